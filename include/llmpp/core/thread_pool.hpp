@@ -1,0 +1,112 @@
+// A persistent pool of worker threads shared by every kernel. Work is split by rows into
+// one contiguous chunk per thread; no thread is created per operation, and the calling
+// thread takes a share of the work itself.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace llmpp {
+
+class ThreadPool {
+ public:
+  // n_threads counts the calling thread: ThreadPool(1) runs everything inline.
+  explicit ThreadPool(int n_threads = default_threads()) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  int size() const { return n_threads_; }
+
+  static int default_threads() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : static_cast<int>(n);
+  }
+
+  // Calls fn(begin, end) on disjoint chunks covering [0, n). Chunk boundaries are multiples
+  // of `grain` (except the last), so callers can keep SIMD-friendly row groups together.
+  // Not re-entrant: one parallel_for at a time per pool.
+  template <typename Fn>
+  void parallel_for(int64_t n, Fn&& fn, int64_t grain = 1) {
+    if (n <= 0) return;
+    const int64_t n_grains = (n + grain - 1) / grain;
+    const int n_tasks = static_cast<int>(std::min<int64_t>(n_threads_, n_grains));
+    if (n_tasks <= 1) {
+      fn(int64_t{0}, n);
+      return;
+    }
+    auto chunk = [&](int task, int64_t& begin, int64_t& end) {
+      begin = std::min(n, (n_grains * task / n_tasks) * grain);
+      end = std::min(n, (n_grains * (task + 1) / n_tasks) * grain);
+    };
+    std::function<void(int)> task_fn = [&](int task) {
+      int64_t begin, end;
+      chunk(task, begin, end);
+      if (begin < end) fn(begin, end);
+    };
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      task_ = &task_fn;
+      n_tasks_ = n_tasks;
+      pending_.store(n_tasks - 1, std::memory_order_relaxed);
+      ++generation_;
+    }
+    wake_.notify_all();
+    task_fn(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    task_ = nullptr;
+  }
+
+ private:
+  void worker_loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      std::function<void(int)>* task;
+      int n_tasks;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (stop_) return;
+        task = task_;
+        n_tasks = n_tasks_;
+      }
+      if (task && index < n_tasks) {
+        (*task)(index);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          done_.notify_all();
+        }
+      }
+    }
+  }
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::function<void(int)>* task_ = nullptr;
+  int n_tasks_ = 0;
+  std::atomic<int> pending_{0};
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace llmpp

@@ -1,0 +1,96 @@
+// Core utilities: half/bfloat16 conversion, checked arithmetic, the thread pool.
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "llmpp/core/checked.hpp"
+#include "llmpp/core/fp16.hpp"
+#include "llmpp/core/thread_pool.hpp"
+#include "test_util.hpp"
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+namespace llmpp {
+
+// Every one of the 65536 half values converts exactly (compared with known bit patterns
+// and, under F16C, with the hardware instruction), and converts back to itself.
+TEST(Fp16, RoundTripsEveryHalf) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = fp16_to_fp32(static_cast<uint16_t>(h));
+#if defined(__F16C__)
+    const float hw = _cvtsh_ss(static_cast<unsigned short>(h));
+    if (std::isnan(hw)) {
+      EXPECT_TRUE(std::isnan(f)) << h;
+    } else {
+      EXPECT_EQ(fp32_to_bits(f), fp32_to_bits(hw)) << h;
+    }
+#endif
+    if (!std::isnan(f)) EXPECT_EQ(fp32_to_fp16(f), h) << h;
+  }
+  EXPECT_EQ(fp16_to_fp32(0x3c00), 1.0f);
+  EXPECT_EQ(fp16_to_fp32(0xc000), -2.0f);
+  EXPECT_EQ(fp16_to_fp32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+}
+
+TEST(Fp16, RoundsToNearestEven) {
+  // 1 + 2^-11 is halfway between 1 and the next half (1 + 2^-10): ties go to even (1).
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
+  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
+  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7c00);  // rounds to infinity
+  EXPECT_EQ(fp32_to_fp16(65519.0f), 0x7bff);
+#if defined(__F16C__)
+  for (float f = -70000.0f; f < 70000.0f; f += 0.37f)
+    EXPECT_EQ(fp32_to_fp16(f), _cvtss_sh(f, 0)) << f;
+  for (int e = -30; e < -10; ++e) {
+    const float f = std::ldexp(1.2345f, e);
+    EXPECT_EQ(fp32_to_fp16(f), _cvtss_sh(f, 0)) << f;
+  }
+#endif
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16_to_fp32(0x3f80), 1.0f);
+  EXPECT_EQ(fp32_to_bf16(fp32_from_bits(0x3f808000u)), 0x3f80);  // tie, even stays
+  EXPECT_EQ(fp32_to_bf16(fp32_from_bits(0x3f818000u)), 0x3f82);  // tie, odd rounds up
+  EXPECT_EQ(fp32_to_bf16(fp32_from_bits(0x3f808001u)), 0x3f81);
+  EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(NAN))));
+}
+
+TEST(Checked, DetectsOverflow) {
+  EXPECT_EQ(checked_mul(1ull << 31, 1ull << 31), 1ull << 62);
+  EXPECT_THROW(checked_mul(1ull << 32, 1ull << 32), OverflowError);
+  EXPECT_THROW(checked_add(~0ull, 1), OverflowError);
+  EXPECT_EQ(checked_align_up(33, 32), 64u);
+  EXPECT_THROW(checked_align_up(~0ull - 3, 32), OverflowError);
+  EXPECT_THROW(checked_cast<int32_t>(int64_t{1} << 40), OverflowError);
+  EXPECT_THROW(checked_cast<uint32_t>(-1), OverflowError);
+  EXPECT_EQ(checked_cast<int32_t>(int64_t{-5}), -5);
+  EXPECT_THROW(row_bytes(DType::Q4_0, 33), InvalidArgument);
+  EXPECT_EQ(row_bytes(DType::Q4_K, 512), 288u);
+}
+
+TEST(ThreadPool, CoversEveryIndexOnceWithGrain) {
+  ThreadPool pool(4);
+  for (int64_t n : {1, 7, 64, 1000, 4097}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    pool.parallel_for(
+        n,
+        [&](int64_t begin, int64_t end) {
+          EXPECT_TRUE(begin % 16 == 0);
+          for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)]++;
+        },
+        16);
+    for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+  }
+  // Repeated use: the pool is persistent, not one thread per call.
+  std::atomic<int64_t> sum{0};
+  for (int rep = 0; rep < 200; ++rep)
+    pool.parallel_for(100, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) sum += i; });
+  EXPECT_EQ(sum.load(), 200 * 4950);
+}
+
+}  // namespace llmpp
