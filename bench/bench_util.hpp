@@ -1,0 +1,82 @@
+// Machine ceilings measured in the same run as a benchmark, so that every figure can be
+// reported as a ratio: memory read bandwidth (an AVX2 streaming sum over a buffer much
+// larger than the caches) and the FP32 FMA peak.
+#pragma once
+
+#include <immintrin.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "llmpp/core/thread_pool.hpp"
+
+namespace llmpp::bench {
+
+// Bytes per second that `pool` reads from memory with a plain AVX2 streaming sum. Best of
+// `repeats` passes over a 1 GiB buffer.
+inline double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30, int repeats = 5) {
+  const size_t n = bytes / sizeof(float);
+  float* buffer = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    std::memset(buffer + b, 0, static_cast<size_t>(e - b) * sizeof(float));
+  }, 4096);
+  double best = 0.0;
+  volatile float sink = 0.0f;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
+             acc3 = _mm256_setzero_ps();
+      for (int64_t i = b; i + 32 <= e; i += 32) {
+        acc0 = _mm256_add_ps(acc0, _mm256_load_ps(buffer + i));
+        acc1 = _mm256_add_ps(acc1, _mm256_load_ps(buffer + i + 8));
+        acc2 = _mm256_add_ps(acc2, _mm256_load_ps(buffer + i + 16));
+        acc3 = _mm256_add_ps(acc3, _mm256_load_ps(buffer + i + 24));
+      }
+      float out[8];
+      _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+      sink = sink + out[0];
+    }, 4096);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, static_cast<double>(n * sizeof(float)) / seconds);
+  }
+  std::free(buffer);
+  return best;
+}
+
+// FP32 FLOP/s of `pool` running independent FMA chains (2 FLOPs per lane per FMA).
+inline double measure_fma_peak(ThreadPool& pool, int64_t iterations = 20'000'000) {
+  double best = 0.0;
+  for (int r = 0; r < 3; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    pool.parallel_for(pool.size(), [&](int64_t, int64_t) {
+      // Ten independent accumulators hide the FMA latency on two FMA ports.
+      __m256 a0 = _mm256_set1_ps(1.0f), a1 = _mm256_set1_ps(1.001f), a2 = _mm256_set1_ps(1.002f),
+             a3 = _mm256_set1_ps(1.003f), a4 = _mm256_set1_ps(1.004f), a5 = _mm256_set1_ps(1.005f),
+             a6 = _mm256_set1_ps(1.006f), a7 = _mm256_set1_ps(1.007f), a8 = _mm256_set1_ps(1.008f),
+             a9 = _mm256_set1_ps(1.009f);
+      const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+      for (int64_t i = 0; i < iterations; ++i) {
+        a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c); a2 = _mm256_fmadd_ps(a2, m, c);
+        a3 = _mm256_fmadd_ps(a3, m, c); a4 = _mm256_fmadd_ps(a4, m, c); a5 = _mm256_fmadd_ps(a5, m, c);
+        a6 = _mm256_fmadd_ps(a6, m, c); a7 = _mm256_fmadd_ps(a7, m, c); a8 = _mm256_fmadd_ps(a8, m, c);
+        a9 = _mm256_fmadd_ps(a9, m, c);
+      }
+      const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                     _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
+                                                   _mm256_add_ps(a8, a9)));
+      float out[8];
+      _mm256_storeu_ps(out, s);
+      volatile float sink = out[0];
+      (void)sink;
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, 2.0 * 8 * 10 * static_cast<double>(iterations) * pool.size() / seconds);
+  }
+  return best;
+}
+
+}  // namespace llmpp::bench
