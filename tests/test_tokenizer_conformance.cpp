@@ -1,0 +1,93 @@
+// Tokenizer conformance against independent references in ../shared: ids produced by
+// sentencepiece and by the Hugging Face tokenizers (llama.cpp's test-tokenizer-0 files and
+// expected_ids.jsonl). Exact match is required; each test prints its N/M.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+
+#include "llmpp/tokenizer/llama2c_tokenizer.hpp"
+#include "llmpp/tokenizer/sentencepiece_model.hpp"
+#include "llmpp/tokenizer/vocab_test_file.hpp"
+#include "test_util.hpp"
+
+namespace llmpp::tokenizer {
+namespace {
+
+std::string format_ids(const std::vector<int32_t>& ids) {
+  std::string text;
+  for (int32_t id : ids) text += (text.empty() ? "" : " ") + std::to_string(id);
+  return text;
+}
+
+// Encodes every case without BOS/EOS and without special-token parsing (as the references
+// did) and requires all to match; prints "label: N/M match".
+void expect_conformance(const Tokenizer& tokenizer, const std::vector<TokenizerCase>& cases, const std::string& label) {
+  size_t n_match = 0;
+  for (const TokenizerCase& test_case : cases) {
+    const std::vector<int32_t> ids = tokenizer.encode(test_case.text, /*add_special=*/false);
+    if (ids == test_case.ids) {
+      ++n_match;
+      continue;
+    }
+    ADD_FAILURE() << label << ": text '" << test_case.text << "'\n  expected " << format_ids(test_case.ids)
+                  << "\n  got      " << format_ids(ids);
+  }
+  std::printf("%s: %zu/%zu match\n", label.c_str(), n_match, cases.size());
+  EXPECT_FALSE(cases.empty()) << label;
+}
+
+std::vector<TokenizerCase> read_jsonl_cases(const std::string& path) {
+  std::istringstream lines(read_text_file(path));
+  std::vector<TokenizerCase> cases;
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    const nlohmann::json record = nlohmann::json::parse(line);
+    cases.push_back({record.at("text").get<std::string>(), record.at("ids").get<std::vector<int32_t>>()});
+  }
+  return cases;
+}
+
+std::vector<TokenizerCase> vocab_cases(const std::string& name) {
+  return read_vocab_test_file(test::shared_path("vocab/" + name + ".inp"), test::shared_path("vocab/" + name + ".out"));
+}
+
+TEST(TokenizerConformance, Stories260KSentencePieceModel) {
+  LLMPP_REQUIRE_SHARED("models/stories260K/tok512.model");
+  const Tokenizer tokenizer = load_sentencepiece_model(test::shared_path("models/stories260K/tok512.model"));
+  expect_conformance(tokenizer, vocab_cases("stories260K-tok512"), "stories260K tok512.model");
+}
+
+TEST(TokenizerConformance, Stories260KLlama2cBin) {
+  LLMPP_REQUIRE_SHARED("models/stories260K/tok512.bin");
+  // tokenizer.bin keeps no normalizer flags; the reference ids came from sentencepiece with
+  // tok512.model, whose normalizer removes extra whitespace.
+  SpmOptions options;
+  options.remove_extra_whitespaces = true;
+  const Tokenizer tokenizer = load_llama2c_tokenizer(test::shared_path("models/stories260K/tok512.bin"), options);
+  expect_conformance(tokenizer, vocab_cases("stories260K-tok512"), "stories260K tok512.bin");
+}
+
+TEST(TokenizerConformance, Llama2SentencePieceJsonl) {
+  LLMPP_REQUIRE_SHARED("tokenizers/llama2-spm/tokenizer.model");
+  const Tokenizer tokenizer = load_sentencepiece_model(test::shared_path("tokenizers/llama2-spm/tokenizer.model"));
+  expect_conformance(tokenizer, read_jsonl_cases(test::shared_path("tokenizers/llama2-spm/expected_ids.jsonl")),
+                     "llama2-spm tokenizer.model vs expected_ids.jsonl");
+}
+
+TEST(TokenizerConformance, Llama2SentencePieceVocabTest) {
+  LLMPP_REQUIRE_SHARED("tokenizers/llama2-spm/tokenizer.model");
+  const Tokenizer tokenizer = load_sentencepiece_model(test::shared_path("tokenizers/llama2-spm/tokenizer.model"));
+  expect_conformance(tokenizer, vocab_cases("ggml-vocab-llama-spm.gguf"), "llama2-spm tokenizer.model vs ggml-vocab-llama-spm");
+}
+
+TEST(TokenizerConformance, MistralSentencePieceJsonl) {
+  LLMPP_REQUIRE_SHARED("tokenizers/mistral-v1-spm/tokenizer.model");
+  const Tokenizer tokenizer = load_sentencepiece_model(test::shared_path("tokenizers/mistral-v1-spm/tokenizer.model"));
+  expect_conformance(tokenizer, read_jsonl_cases(test::shared_path("tokenizers/mistral-v1-spm/expected_ids.jsonl")),
+                     "mistral-v1-spm tokenizer.model vs expected_ids.jsonl");
+}
+
+}  // namespace
+}  // namespace llmpp::tokenizer
