@@ -1,0 +1,53 @@
+// Block arithmetic of the fused attention kernel: portable twin of kernels/avx2/attention.hpp.
+// layers/attention.hpp runs the online softmax (Milakov & Gimelshein 2018) over blocks of
+// contiguous keys; these functions do the arithmetic of one block for a few query rows
+// that share a KV head, so the block's keys and values are read from memory once.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace llmpp::kernels::scalar {
+
+struct AttentionOps {
+  // scores (n_rows, score_stride): scores[r][j] = scale * (q_rows[r] · keys[j]) for j < n_keys.
+  // keys: (n_keys, head_dim); each q_rows[r]: (head_dim).
+  static void scores(const float* const* q_rows, int n_rows, const float* keys, int n_keys, int head_dim,
+                     float scale, float* scores, int score_stride) {
+    for (int r = 0; r < n_rows; ++r) {
+      for (int j = 0; j < n_keys; ++j) {
+        const float* key = keys + static_cast<int64_t>(j) * head_dim;
+        float dot = 0.0f;
+        for (int d = 0; d < head_dim; ++d) dot += q_rows[r][d] * key[d];
+        scores[r * score_stride + j] = scale * dot;
+      }
+    }
+  }
+
+  // x[j] = exp(x[j] - max) for j < n (a masked -inf becomes 0); returns their sum.
+  static float exp_sum(float* x, int n, float max) {
+    float sum = 0.0f;
+    for (int j = 0; j < n; ++j) {
+      x[j] = std::exp(x[j] - max);
+      sum += x[j];
+    }
+    return sum;
+  }
+
+  // acc_rows[r] = correction[r] * acc_rows[r] + sum_j probs[r][j] * values[j].
+  // probs: (n_rows, prob_stride); values: (n_keys, head_dim); each acc_rows[r]: (head_dim).
+  static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction,
+                         const float* values, int n_keys, int head_dim, float* const* acc_rows) {
+    for (int r = 0; r < n_rows; ++r) {
+      float* acc = acc_rows[r];
+      for (int d = 0; d < head_dim; ++d) acc[d] *= correction[r];
+      for (int j = 0; j < n_keys; ++j) {
+        const float p = probs[r * prob_stride + j];
+        const float* value = values + static_cast<int64_t>(j) * head_dim;
+        for (int d = 0; d < head_dim; ++d) acc[d] += p * value[d];
+      }
+    }
+  }
+};
+
+}  // namespace llmpp::kernels::scalar
