@@ -10,6 +10,7 @@
 // family ships the identity normalizer.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -53,20 +54,20 @@ inline int parse_byte_piece(std::string_view piece) {
 
 class SpmEncoder : public SegmentEncoder {
  public:
-  SpmEncoder(const Vocab& vocab, SpmOptions options) : options_(options), unk_id_(vocab.unk_id) {
+  SpmEncoder(const Vocab& vocab, SpmOptions options)
+      : options_(options), unk_id_(vocab.unk_id), n_vocab_(vocab.size()) {
     byte_ids_.fill(-1);
+    ascii_symbol_ids_.fill(-1);
     scores_.assign(vocab.tokens.size(), 0.0f);
     decoded_.resize(vocab.tokens.size());
-    unused_.assign(vocab.tokens.size(), 0);
     for (int32_t id = 0; id < vocab.size(); ++id) {
       const std::string& piece = vocab.tokens[id];
       const TokenType type = vocab.type(id);
       scores_[id] = vocab.score(id);
-      // As sentencepiece's model_interface.cc: normal, user-defined and unused pieces take part
-      // in merges; control, unknown and byte pieces are reachable only by id.
-      if (type == TokenType::normal || type == TokenType::user_defined || type == TokenType::unused)
-        mergeable_.emplace(piece, id);
-      unused_[id] = type == TokenType::unused;
+      // As sentencepiece's model_interface.cc: normal and user-defined pieces take part in
+      // merges; control, unknown and byte pieces are reachable only by id. Unused pieces are
+      // left out too (sentencepiece forms and then re-splits them; no Llama-family vocab has any).
+      if ((type == TokenType::normal || type == TokenType::user_defined) && !piece.empty()) symbol_ids_.emplace(piece, id);
       if (type == TokenType::byte) {
         const int byte = parse_byte_piece(piece);
         if (byte >= 0 && byte_ids_[byte] < 0) byte_ids_[byte] = id;
@@ -77,43 +78,34 @@ class SpmEncoder : public SegmentEncoder {
         decoded_[id] = unescape_spaces(piece);
       }
     }
-    has_byte_fallback_ = false;
     for (int32_t id : byte_ids_) has_byte_fallback_ = has_byte_fallback_ || id >= 0;
+    build_merge_table();
   }
 
   void encode(std::string_view text, bool at_start, std::vector<int32_t>& out) const override {
     const std::string normalized = normalize(text, at_start);
-    if (normalized.empty()) return;
-    std::vector<BpeSymbol> symbols;  // (n_characters) linked list over `normalized`
-    split_utf8_symbols(normalized, symbols);
-    std::string merged;  // scratch for the concatenated pair, reused across lookups
-    bpe_merge(normalized, symbols, [&](std::string_view left, std::string_view right) -> std::optional<float> {
-      merged.assign(left.data(), left.size());
-      merged.append(right.data(), right.size());
-      const auto it = mergeable_.find(merged);
-      if (it == mergeable_.end()) return std::nullopt;
-      return -scores_[it->second];  // highest score merges first
-    });
+    std::vector<BpeSymbol> chunk;     // (n_characters of the chunk) linked list over `normalized`
+    std::vector<BpePair<float>> heap;  // scratch for bpe_merge_symbols
     bool previous_unknown = false;
-    for (int32_t i = 0; i != -1; i = symbols[i].next) {
-      const std::string_view piece(normalized.data() + symbols[i].begin, symbols[i].length);
-      merged.assign(piece.data(), piece.size());
-      const auto it = mergeable_.find(merged);
-      if (it != mergeable_.end() && !unused_[it->second]) {
-        out.push_back(it->second);
-        previous_unknown = false;
-      } else if (has_byte_fallback_) {
-        for (char c : piece) {
-          const int32_t id = byte_ids_[static_cast<uint8_t>(c)];
-          out.push_back(id >= 0 ? id : unk_id_);
-        }
-      } else if (unk_id_ >= 0) {
-        if (!previous_unknown) out.push_back(unk_id_);
-        previous_unknown = true;
-      } else {
-        throw InvalidArgument("SentencePiece: text has a character outside the vocabulary and the model has no <unk>");
+    // Characters that no piece holds side by side can never end up in one token, so the text
+    // is cut there and each chunk merged on its own: same result, small heaps, linear time
+    // on ordinary text.
+    int32_t previous_id = -1;
+    for (size_t offset = 0; offset < normalized.size();) {
+      const size_t length = utf8_character_length(normalized, offset);
+      int32_t id = -1;
+      const auto first = static_cast<uint8_t>(normalized[offset]);
+      if (length == 1 && first < 0x80) id = ascii_symbol_ids_[first];
+      else id = character_ids_.find(character_key(std::string_view(normalized).substr(offset, length)));
+      if (!chunk.empty() && (previous_id < 0 || id < 0 || adjacent_.find(IdPairMap::pair_key(previous_id, id)) < 0)) {
+        encode_chunk(normalized, chunk, heap, previous_unknown, out);
+        chunk.clear();
       }
+      push_symbol(chunk, offset, length, id);
+      previous_id = id;
+      offset += length;
     }
+    if (!chunk.empty()) encode_chunk(normalized, chunk, heap, previous_unknown, out);
   }
 
   std::string token_bytes(int32_t id) const override {
@@ -160,14 +152,94 @@ class SpmEncoder : public SegmentEncoder {
     return text;
   }
 
+  // Steps 2 and 3 of the header comment on the characters of one chunk.
+  void encode_chunk(std::string_view normalized, std::vector<BpeSymbol>& symbols, std::vector<BpePair<float>>& heap,
+                    bool& previous_unknown, std::vector<int32_t>& out) const {
+    bpe_merge_symbols(symbols, heap, [&](const BpeSymbol& left, const BpeSymbol& right) -> std::optional<BpeMerge<float>> {
+      if (left.id < 0 || right.id < 0) return std::nullopt;
+      const int32_t merged = merges_.find(IdPairMap::pair_key(left.id, right.id));
+      if (merged < 0) return std::nullopt;
+      return BpeMerge<float>{-scores_[merged], merged};  // highest score merges first
+    });
+    for (int32_t i = 0; i != -1; i = symbols[i].next) {
+      const BpeSymbol& symbol = symbols[i];
+      if (symbol.id >= 0 && symbol.id < n_vocab_) {
+        out.push_back(symbol.id);
+        previous_unknown = false;
+      } else if (has_byte_fallback_) {
+        for (uint32_t k = 0; k < symbol.length; ++k) {
+          const int32_t id = byte_ids_[static_cast<uint8_t>(normalized[symbol.begin + k])];
+          out.push_back(id >= 0 ? id : unk_id_);
+        }
+      } else if (unk_id_ >= 0) {
+        if (!previous_unknown) out.push_back(unk_id_);
+        previous_unknown = true;
+      } else {
+        throw InvalidArgument("SentencePiece: text has a character outside the vocabulary and the model has no <unk>");
+      }
+    }
+  }
+
+  // A character's bytes (at most 4) packed into a key; distinct lengths cannot collide since
+  // the lead byte of a UTF-8 sequence encodes its length (stray bytes are single-byte keys).
+  static uint64_t character_key(std::string_view character) {
+    uint64_t key = 0;
+    for (char c : character) key = key << 8 | static_cast<uint8_t>(c);
+    return key | static_cast<uint64_t>(character.size()) << 40;
+  }
+
+  // Every merge the vocabulary allows, keyed by the ids of its two halves: piece P joins L and
+  // R when P == L + R and L, R are themselves symbols. Characters that occur inside pieces
+  // but are not pieces get ids from n_vocab up, so that they can still merge. Looking pairs
+  // up by id instead of hashing strings is what makes encoding fast.
+  void build_merge_table() {
+    int32_t next_virtual_id = n_vocab_;
+    std::vector<std::string> pieces;
+    for (const auto& entry : symbol_ids_) pieces.push_back(entry.first);
+    for (const std::string& piece : pieces) {
+      for (size_t offset = 0; offset < piece.size();) {
+        size_t length = static_cast<size_t>(utf8_sequence_length(static_cast<uint8_t>(piece[offset])));
+        length = std::min(length, piece.size() - offset);
+        if (symbol_ids_.emplace(piece.substr(offset, length), next_virtual_id).second) ++next_virtual_id;
+        character_ids_.insert(character_key(std::string_view(piece).substr(offset, length)),
+                              symbol_ids_.at(piece.substr(offset, length)));
+        offset += length;
+      }
+    }
+    for (const auto& [piece, id] : symbol_ids_) {
+      if (piece.size() == 1 && static_cast<uint8_t>(piece[0]) < 0x80) ascii_symbol_ids_[static_cast<uint8_t>(piece[0])] = id;
+      if (id >= n_vocab_) continue;
+      int32_t previous_character = -1;
+      for (size_t offset = 0; offset < piece.size();) {
+        const size_t length = std::min(static_cast<size_t>(utf8_sequence_length(static_cast<uint8_t>(piece[offset]))),
+                                       piece.size() - offset);
+        const int32_t character = symbol_ids_.at(piece.substr(offset, length));
+        if (previous_character >= 0) adjacent_.insert(IdPairMap::pair_key(previous_character, character), 1);
+        previous_character = character;
+        offset += length;
+      }
+      for (size_t split = utf8_sequence_length(static_cast<uint8_t>(piece[0])); split < piece.size();
+           split += utf8_sequence_length(static_cast<uint8_t>(piece[split]))) {
+        const auto left = symbol_ids_.find(piece.substr(0, split));
+        const auto right = symbol_ids_.find(piece.substr(split));
+        if (left != symbol_ids_.end() && right != symbol_ids_.end())
+          merges_.insert(IdPairMap::pair_key(left->second, right->second), id);
+      }
+    }
+  }
+
   SpmOptions options_;
   int32_t unk_id_;
+  int32_t n_vocab_;
   bool has_byte_fallback_ = false;
-  std::unordered_map<std::string, int32_t> mergeable_;  // piece -> id, for merge candidates
-  std::vector<float> scores_;                           // (n_vocab)
-  std::vector<uint8_t> unused_;                         // (n_vocab) 1 for UNUSED pieces
-  std::vector<std::string> decoded_;                    // (n_vocab) bytes each token decodes to
-  std::array<int32_t, 256> byte_ids_{};                 // byte -> id of its <0xNN> token, or -1
+  std::unordered_map<std::string, int32_t> symbol_ids_;  // mergeable piece or character -> symbol id
+  IdPairMap character_ids_;                              // character_key -> symbol id
+  IdPairMap merges_;                                     // (left id, right id) -> merged piece id
+  IdPairMap adjacent_;                                   // (character id, character id) side by side in a piece -> 1
+  std::array<int32_t, 128> ascii_symbol_ids_{};          // symbol id of each ASCII character, or -1
+  std::vector<float> scores_;                            // (n_vocab)
+  std::vector<std::string> decoded_;                     // (n_vocab) bytes each token decodes to
+  std::array<int32_t, 256> byte_ids_{};                  // byte -> id of its <0xNN> token, or -1
 };
 
 // A Tokenizer around SpmEncoder: control tokens (<s>, </s>) become special added tokens and
