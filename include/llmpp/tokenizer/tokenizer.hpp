@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,6 +33,15 @@ struct TokenizerOptions {
   std::vector<AddedToken> added_tokens;
   // Post-processor: what encode(text, add_special = true) wraps the ids in.
   bool add_bos = false, add_eos = false;
+};
+
+// Settings a model folder's tokenizer_config.json (or a caller) can impose on a loaded
+// tokenizer; unset fields keep the tokenizer's own values.
+struct TokenizerOverrides {
+  std::optional<bool> add_bos, add_eos;
+  std::optional<int32_t> bos_id, eos_id;
+  std::optional<std::string> chat_template;
+  std::vector<int32_t> extra_eog_ids;
 };
 
 // Decode state carried from token to token (see Tokenizer::append_piece).
@@ -125,6 +135,22 @@ class Tokenizer {
     if (added_index_[id] >= 0) return options_.added_tokens[added_index_[id]].content;
     if (vocab_.type(id) == TokenType::control) return vocab_.tokens[id];
     return encoder_->token_bytes(id);
+  }
+
+  // Applies `overrides` (see TokenizerOverrides); ids must lie inside the vocabulary.
+  void apply(const TokenizerOverrides& overrides) {
+    for (const std::optional<int32_t>& id : {overrides.bos_id, overrides.eos_id})
+      if (id) check_id(*id);
+    for (int32_t id : overrides.extra_eog_ids) check_id(id);
+    if (overrides.add_bos) options_.add_bos = *overrides.add_bos;
+    if (overrides.add_eos) options_.add_eos = *overrides.add_eos;
+    if (overrides.bos_id) vocab_.bos_id = *overrides.bos_id;
+    if (overrides.eos_id) vocab_.eos_id = *overrides.eos_id;
+    if (overrides.chat_template) vocab_.chat_template = *overrides.chat_template;
+    std::vector<int32_t> eog = overrides.extra_eog_ids;
+    if (overrides.eos_id) eog.push_back(*overrides.eos_id);
+    for (int32_t id : eog)
+      if (!is_eog(id)) vocab_.eog_ids.push_back(id);
   }
 
   const Vocab& vocab() const { return vocab_; }
