@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "llmpp/tokenizer/llama2c_tokenizer.hpp"
+#include "llmpp/tokenizer/load.hpp"
 #include "llmpp/tokenizer/sentencepiece_model.hpp"
 #include "llmpp/tokenizer/vocab_test_file.hpp"
 #include "test_util.hpp"
@@ -67,6 +68,24 @@ TEST(TokenizerConformance, Stories260KLlama2cBin) {
   options.remove_extra_whitespaces = true;
   const Tokenizer tokenizer = load_llama2c_tokenizer(test::shared_path("models/stories260K/tok512.bin"), options);
   expect_conformance(tokenizer, vocab_cases("stories260K-tok512"), "stories260K tok512.bin");
+}
+
+TEST(TokenizerConformance, Stories260KGguf) {
+  LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+  const Tokenizer tokenizer = load_tokenizer(test::shared_path("models/stories260K/stories260K.gguf"));
+  expect_conformance(tokenizer, vocab_cases("stories260K-tok512"), "stories260K.gguf");
+}
+
+TEST(TokenizerConformance, LlamaSpmGguf) {
+  LLMPP_REQUIRE_SHARED("vocab/ggml-vocab-llama-spm.gguf");
+  const Tokenizer tokenizer = load_tokenizer(test::shared_path("vocab/ggml-vocab-llama-spm.gguf"));
+  expect_conformance(tokenizer, vocab_cases("ggml-vocab-llama-spm.gguf"), "ggml-vocab-llama-spm.gguf");
+}
+
+TEST(TokenizerConformance, Phi3Gguf) {
+  LLMPP_REQUIRE_SHARED("vocab/ggml-vocab-phi-3.gguf");
+  const Tokenizer tokenizer = load_tokenizer(test::shared_path("vocab/ggml-vocab-phi-3.gguf"));
+  expect_conformance(tokenizer, vocab_cases("ggml-vocab-phi-3.gguf"), "ggml-vocab-phi-3.gguf");
 }
 
 TEST(TokenizerConformance, Llama2SentencePieceJsonl) {
