@@ -1,0 +1,574 @@
+// Portable reference kernels of the GGML weight types: dequantization, quantization and the
+// dot products of a weight row with an activation row. kernels/avx2/quant.hpp holds the
+// vectorised twins, and tests/test_quant.cpp checks that both agree.
+//
+// Dots pair each weight type with the activation type ggml pairs it with: Q4_0, Q5_0 and
+// Q8_0 with Q8_0; Q4_1 and Q5_1 with Q8_1 (whose s = d * sum(q) carries the minimum term);
+// the K-quants with Q8_K (whose bsums carry the min / offset terms). The integer part of
+// every block dot is exact; only the per-block scaling is float.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "llmpp/core/fp16.hpp"
+#include "llmpp/kernels/quant_blocks.hpp"
+
+namespace llmpp::kernels::scalar {
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------
+
+// Round to nearest, ties to even: the FPU default, and what the AVX2 quantizers'
+// _mm256_round_ps does, so both produce the same bits.
+inline int nearest_int(float x) { return static_cast<int>(std::lrintf(x)); }
+
+// The element of largest magnitude, with its sign (ties go to the positive one). ggml's
+// symmetric formats map it to the most negative level, which gains one level of range.
+inline float signed_abs_max(const float* x, int n) {
+  float lo = x[0], hi = x[0];
+  for (int i = 1; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  return -lo > hi ? lo : hi;
+}
+
+inline float abs_max(const float* x, int n) {
+  float m = 0.0f;
+  for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
+// The smallest fp16 value >= x (x >= 0). K-quant super-scales are rounded up so that their
+// largest 6-bit multiple still covers the range it was computed for.
+inline uint16_t fp16_round_up(float x) {
+  uint16_t h = fp32_to_fp16(x);
+  if (fp16_to_fp32(h) < x) ++h;
+  return h;
+}
+
+// 32-element blocks: element j in the low nibble of qs[j], element j + 16 in the high one.
+inline void unpack_nibbles32(const uint8_t* qs, int* q) {
+  for (int j = 0; j < 16; ++j) {
+    q[j] = qs[j] & 0x0f;
+    q[j + 16] = qs[j] >> 4;
+  }
+}
+inline void pack_nibbles32(const int* q, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((q[j] & 0x0f) | ((q[j + 16] & 0x0f) << 4));
+}
+
+// 5-bit quants of the 32-element blocks: the fifth bit of element j is bit j of qh.
+inline void unpack_q5(const uint8_t* qs, const uint8_t* qh, int* q) {
+  uint32_t high;
+  std::memcpy(&high, qh, sizeof high);  // little-endian, like every GGUF field
+  unpack_nibbles32(qs, q);
+  for (int j = 0; j < 32; ++j) q[j] |= static_cast<int>((high >> j) & 1u) << 4;
+}
+inline void pack_q5(const int* q, uint8_t* qs, uint8_t* qh) {
+  uint32_t high = 0;
+  for (int j = 0; j < 32; ++j) high |= static_cast<uint32_t>((q[j] >> 4) & 1) << j;
+  pack_nibbles32(q, qs);
+  std::memcpy(qh, &high, sizeof high);
+}
+
+// Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins in 12 bytes. Sub-blocks 0-3 keep theirs
+// in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); sub-blocks 4-7 split theirs into a
+// low nibble in bytes 8-11 and two high bits in the top of bytes 0-3 / 4-7.
+inline void unpack_scales_mins_k4(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
+  for (int j = 0; j < 4; ++j) {
+    scales[j] = packed[j] & 63;
+    mins[j] = packed[j + 4] & 63;
+    scales[j + 4] = static_cast<uint8_t>((packed[j + 8] & 0x0f) | ((packed[j] >> 6) << 4));
+    mins[j + 4] = static_cast<uint8_t>((packed[j + 8] >> 4) | ((packed[j + 4] >> 6) << 4));
+  }
+}
+inline void pack_scales_mins_k4(const uint8_t* scales, const uint8_t* mins, uint8_t* packed) {
+  for (int j = 0; j < 4; ++j) {
+    packed[j] = static_cast<uint8_t>(scales[j] | ((scales[j + 4] >> 4) << 6));
+    packed[j + 4] = static_cast<uint8_t>(mins[j] | ((mins[j + 4] >> 4) << 6));
+    packed[j + 8] = static_cast<uint8_t>((scales[j + 4] & 0x0f) | ((mins[j + 4] & 0x0f) << 4));
+  }
+}
+
+// K-quant 4-bit layout: per 64 elements (chunk c), 32 bytes whose low nibbles are elements
+// 64c .. 64c + 31 and high nibbles elements 64c + 32 .. 64c + 63. Q5_K's fifth bits: bit 2c
+// of qh[l] for element 64c + l, bit 2c + 1 for element 64c + 32 + l.
+inline void unpack_quants_k(const uint8_t* qs, const uint8_t* qh, uint8_t* q) {
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t byte = qs[32 * c + l];
+      uint8_t lo = byte & 0x0f, hi = byte >> 4;
+      if (qh) {
+        lo |= static_cast<uint8_t>(((qh[l] >> (2 * c)) & 1) << 4);
+        hi |= static_cast<uint8_t>(((qh[l] >> (2 * c + 1)) & 1) << 4);
+      }
+      q[64 * c + l] = lo;
+      q[64 * c + 32 + l] = hi;
+    }
+  }
+}
+inline void pack_quants_k(const uint8_t* q, uint8_t* qs, uint8_t* qh) {
+  if (qh) std::memset(qh, 0, 32);
+  for (int c = 0; c < 4; ++c) {
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t lo = q[64 * c + l], hi = q[64 * c + 32 + l];
+      qs[32 * c + l] = static_cast<uint8_t>((lo & 0x0f) | ((hi & 0x0f) << 4));
+      if (qh) qh[l] |= static_cast<uint8_t>((((lo >> 4) & 1) << (2 * c)) | (((hi >> 4) & 1) << (2 * c + 1)));
+    }
+  }
+}
+
+// Q6_K layout, per half h of 128 elements (ql + 64h, qh + 32h), l < 32:
+//   element l      : low nibble of ql[l],      bits 0-1 of qh[l]
+//   element l + 32 : low nibble of ql[l + 32], bits 2-3 of qh[l]
+//   element l + 64 : high nibble of ql[l],     bits 4-5 of qh[l]
+//   element l + 96 : high nibble of ql[l + 32], bits 6-7 of qh[l]
+inline void unpack_quants_q6_k(const BlockQ6_K& b, uint8_t* q) {
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = b.ql + 64 * h;
+    const uint8_t* qh = b.qh + 32 * h;
+    uint8_t* out = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      out[l] = static_cast<uint8_t>((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4));
+      out[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4));
+      out[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      out[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+}
+inline void pack_quants_q6_k(const uint8_t* q, BlockQ6_K& b) {
+  for (int h = 0; h < 2; ++h) {
+    uint8_t* ql = b.ql + 64 * h;
+    uint8_t* qh = b.qh + 32 * h;
+    const uint8_t* in = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      ql[l] = static_cast<uint8_t>((in[l] & 0x0f) | ((in[l + 64] & 0x0f) << 4));
+      ql[l + 32] = static_cast<uint8_t>((in[l + 32] & 0x0f) | ((in[l + 96] & 0x0f) << 4));
+      qh[l] = static_cast<uint8_t>((in[l] >> 4) | ((in[l + 32] >> 4) << 2) | ((in[l + 64] >> 4) << 4) |
+                                   ((in[l + 96] >> 4) << 6));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Dequantization: one block to kBlockSize floats
+// ---------------------------------------------------------------------------------------
+
+inline void dequantize_block(const BlockQ4_0& b, float* y) {
+  int q[32];
+  unpack_nibbles32(b.qs, q);
+  const float d = fp16_to_fp32(b.d);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q[j] - 8);
+}
+
+inline void dequantize_block(const BlockQ4_1& b, float* y) {
+  int q[32];
+  unpack_nibbles32(b.qs, q);
+  const float d = fp16_to_fp32(b.d), m = fp16_to_fp32(b.m);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q[j]) + m;
+}
+
+inline void dequantize_block(const BlockQ5_0& b, float* y) {
+  int q[32];
+  unpack_q5(b.qs, b.qh, q);
+  const float d = fp16_to_fp32(b.d);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q[j] - 16);
+}
+
+inline void dequantize_block(const BlockQ5_1& b, float* y) {
+  int q[32];
+  unpack_q5(b.qs, b.qh, q);
+  const float d = fp16_to_fp32(b.d), m = fp16_to_fp32(b.m);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(q[j]) + m;
+}
+
+inline void dequantize_block(const BlockQ8_0& b, float* y) {
+  const float d = fp16_to_fp32(b.d);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(b.qs[j]);
+}
+
+inline void dequantize_block(const BlockQ8_1& b, float* y) {
+  const float d = fp16_to_fp32(b.d);
+  for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(b.qs[j]);
+}
+
+// y = d * scale_j * q - dmin * min_j over the 8 sub-blocks of 32.
+inline void dequantize_k_affine(uint16_t d_bits, uint16_t dmin_bits, const uint8_t* packed, const uint8_t* q,
+                                float* y) {
+  uint8_t scales[8], mins[8];
+  unpack_scales_mins_k4(packed, scales, mins);
+  const float d = fp16_to_fp32(d_bits), dmin = fp16_to_fp32(dmin_bits);
+  for (int j = 0; j < 8; ++j) {
+    const float scale = d * scales[j], offset = dmin * mins[j];
+    for (int l = 0; l < 32; ++l) y[32 * j + l] = scale * static_cast<float>(q[32 * j + l]) - offset;
+  }
+}
+
+inline void dequantize_block(const BlockQ4_K& b, float* y) {
+  uint8_t q[256];
+  unpack_quants_k(b.qs, nullptr, q);
+  dequantize_k_affine(b.d, b.dmin, b.scales, q, y);
+}
+
+inline void dequantize_block(const BlockQ5_K& b, float* y) {
+  uint8_t q[256];
+  unpack_quants_k(b.qs, b.qh, q);
+  dequantize_k_affine(b.d, b.dmin, b.scales, q, y);
+}
+
+inline void dequantize_block(const BlockQ6_K& b, float* y) {
+  uint8_t q[256];
+  unpack_quants_q6_k(b, q);
+  const float d = fp16_to_fp32(b.d);
+  for (int j = 0; j < 16; ++j) {
+    const float scale = d * b.scales[j];
+    for (int l = 0; l < 16; ++l) y[16 * j + l] = scale * static_cast<float>(q[16 * j + l] - 32);
+  }
+}
+
+inline void dequantize_block(const BlockQ8_K& b, float* y) {
+  for (int j = 0; j < 256; ++j) y[j] = b.d * static_cast<float>(b.qs[j]);
+}
+
+// n elements (a whole number of blocks) of `blocks` to floats.
+template <typename Block>
+void dequantize_row(const Block* blocks, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / Block::kBlockSize; ++i) dequantize_block(blocks[i], y + i * Block::kBlockSize);
+}
+
+inline void dequantize_row_f16(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+inline void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Quantization: kBlockSize floats to one block
+// ---------------------------------------------------------------------------------------
+
+// Symmetric (Q4_0, Q5_0): d = -extreme / 2^(bits-1), q = round(x / d) + 2^(bits-1), clamped.
+// The extreme lands exactly on level 0; the far end of the other sign clamps one level short.
+inline float quantize_symmetric32(const float* x, int half_levels, int* q) {
+  const float d = signed_abs_max(x, 32) / static_cast<float>(-half_levels);
+  const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int j = 0; j < 32; ++j) q[j] = std::clamp(nearest_int(x[j] * inverse) + half_levels, 0, 2 * half_levels - 1);
+  return d;
+}
+
+// Affine (Q4_1, Q5_1): x ~ d * q + min with d = (max - min) / max_q.
+inline void quantize_affine32(const float* x, int max_q, int* q, float& d, float& min) {
+  min = x[0];
+  float max = x[0];
+  for (int j = 1; j < 32; ++j) {
+    min = std::min(min, x[j]);
+    max = std::max(max, x[j]);
+  }
+  d = (max - min) / static_cast<float>(max_q);
+  const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int j = 0; j < 32; ++j) q[j] = std::clamp(nearest_int((x[j] - min) * inverse), 0, max_q);
+}
+
+inline void quantize_block(const float* x, BlockQ4_0& b) {
+  int q[32];
+  b.d = fp32_to_fp16(quantize_symmetric32(x, 8, q));
+  pack_nibbles32(q, b.qs);
+}
+
+inline void quantize_block(const float* x, BlockQ4_1& b) {
+  int q[32];
+  float d, min;
+  quantize_affine32(x, 15, q, d, min);
+  b.d = fp32_to_fp16(d);
+  b.m = fp32_to_fp16(min);
+  pack_nibbles32(q, b.qs);
+}
+
+inline void quantize_block(const float* x, BlockQ5_0& b) {
+  int q[32];
+  b.d = fp32_to_fp16(quantize_symmetric32(x, 16, q));
+  pack_q5(q, b.qs, b.qh);
+}
+
+inline void quantize_block(const float* x, BlockQ5_1& b) {
+  int q[32];
+  float d, min;
+  quantize_affine32(x, 31, q, d, min);
+  b.d = fp32_to_fp16(d);
+  b.m = fp32_to_fp16(min);
+  pack_q5(q, b.qs, b.qh);
+}
+
+// Q8_0: d = max|x| / 127, q = round(x / d); no level is clamped.
+inline void quantize_block(const float* x, BlockQ8_0& b) {
+  const float d = abs_max(x, 32) / 127.0f;
+  const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int j = 0; j < 32; ++j) b.qs[j] = static_cast<int8_t>(nearest_int(x[j] * inverse));
+  b.d = fp32_to_fp16(d);
+}
+
+inline void quantize_block(const float* x, BlockQ8_1& b) {
+  const float d = abs_max(x, 32) / 127.0f;
+  const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+  int sum = 0;
+  for (int j = 0; j < 32; ++j) {
+    b.qs[j] = static_cast<int8_t>(nearest_int(x[j] * inverse));
+    sum += b.qs[j];
+  }
+  b.d = fp32_to_fp16(d);
+  b.s = fp32_to_fp16(d * static_cast<float>(sum));
+}
+
+// Q4_K / Q5_K: per sub-block j of 32, x ~ step_j * q - bottom_j with bottom_j = dmin * min_j
+// and step_j = d * scale_j (6-bit scale_j, min_j). A reference-style choice rather than
+// ggml's iterative search: the bottom is min(0, min x) rounded down to a multiple of dmin,
+// then the step is rounded up to a multiple of d so that max_q steps reach max x. Every
+// element is then within step_j / 2 of its value.
+inline void quantize_k_affine(const float* x, int max_q, uint16_t& d_bits, uint16_t& dmin_bits, uint8_t* packed,
+                              uint8_t* q) {
+  float lowest[8], highest[8];
+  float max_min = 0.0f;
+  for (int j = 0; j < 8; ++j) {
+    lowest[j] = 0.0f;  // the format's mins are subtracted, so the bottom is never above 0
+    highest[j] = x[32 * j];
+    for (int l = 0; l < 32; ++l) {
+      lowest[j] = std::min(lowest[j], x[32 * j + l]);
+      highest[j] = std::max(highest[j], x[32 * j + l]);
+    }
+    max_min = std::max(max_min, -lowest[j]);
+  }
+  dmin_bits = fp16_round_up(max_min / 63.0f);
+  const float dmin = fp16_to_fp32(dmin_bits);
+  uint8_t mins[8], scales[8];
+  float bottom[8], needed_step[8], max_step = 0.0f;
+  for (int j = 0; j < 8; ++j) {
+    mins[j] = dmin > 0.0f ? static_cast<uint8_t>(std::min(63.0f, std::ceil(-lowest[j] / dmin))) : 0;
+    bottom[j] = -dmin * mins[j];
+    needed_step[j] = std::max(0.0f, highest[j] - bottom[j]) / static_cast<float>(max_q);
+    max_step = std::max(max_step, needed_step[j]);
+  }
+  d_bits = fp16_round_up(max_step / 63.0f);
+  const float d = fp16_to_fp32(d_bits);
+  for (int j = 0; j < 8; ++j) {
+    scales[j] = d > 0.0f ? static_cast<uint8_t>(std::min(63.0f, std::ceil(needed_step[j] / d))) : 0;
+    const float step = d * scales[j];
+    const float inverse = step > 0.0f ? 1.0f / step : 0.0f;
+    for (int l = 0; l < 32; ++l)
+      q[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] - bottom[j]) * inverse), 0, max_q));
+  }
+  pack_scales_mins_k4(scales, mins, packed);
+}
+
+inline void quantize_block(const float* x, BlockQ4_K& b) {
+  uint8_t q[256];
+  quantize_k_affine(x, 15, b.d, b.dmin, b.scales, q);
+  pack_quants_k(q, b.qs, nullptr);
+}
+
+inline void quantize_block(const float* x, BlockQ5_K& b) {
+  uint8_t q[256];
+  quantize_k_affine(x, 31, b.d, b.dmin, b.scales, q);
+  pack_quants_k(q, b.qs, b.qh);
+}
+
+// Q6_K: each sub-block of 16 is symmetric like Q4_0 (its extreme maps to -32), and its
+// signed scale is an int8 multiple of the fp16 d, rounded away from zero so the extreme
+// never clamps.
+inline void quantize_block(const float* x, BlockQ6_K& b) {
+  float sub_scale[16], max_scale = 0.0f;
+  for (int j = 0; j < 16; ++j) {
+    sub_scale[j] = signed_abs_max(x + 16 * j, 16) / -32.0f;
+    max_scale = std::max(max_scale, std::fabs(sub_scale[j]));
+  }
+  b.d = fp16_round_up(max_scale / 127.0f);
+  const float d = fp16_to_fp32(b.d);
+  uint8_t q[256];
+  for (int j = 0; j < 16; ++j) {
+    const float magnitude = d > 0.0f ? std::min(127.0f, std::ceil(std::fabs(sub_scale[j]) / d)) : 0.0f;
+    b.scales[j] = static_cast<int8_t>(sub_scale[j] < 0.0f ? -magnitude : magnitude);
+    const float step = d * b.scales[j];
+    const float inverse = step != 0.0f ? 1.0f / step : 0.0f;
+    for (int l = 0; l < 16; ++l)
+      q[16 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int(x[16 * j + l] * inverse), -32, 31) + 32);
+  }
+  pack_quants_q6_k(q, b);
+}
+
+// Q8_K (activations only): float d, the extreme maps to -128.
+inline void quantize_block(const float* x, BlockQ8_K& b) {
+  const float extreme = signed_abs_max(x, 256);
+  if (extreme == 0.0f) {
+    std::memset(&b, 0, sizeof b);
+    return;
+  }
+  const float inverse = -128.0f / extreme;
+  for (int j = 0; j < 256; ++j) b.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(inverse * x[j])));
+  for (int j = 0; j < 16; ++j) {
+    int sum = 0;
+    for (int l = 0; l < 16; ++l) sum += b.qs[16 * j + l];
+    b.bsums[j] = static_cast<int16_t>(sum);
+  }
+  b.d = 1.0f / inverse;
+}
+
+// n floats (a whole number of blocks) to blocks.
+template <typename Block>
+void quantize_row(const float* x, Block* blocks, int64_t n) {
+  for (int64_t i = 0; i < n / Block::kBlockSize; ++i) quantize_block(x + i * Block::kBlockSize, blocks[i]);
+}
+
+inline void quantize_row_f16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+inline void quantize_row_bf16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_bf16(x[i]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dot products: weight row · activation row, n elements
+// ---------------------------------------------------------------------------------------
+
+inline int dot32(const int* w, const int8_t* a) {
+  int sum = 0;
+  for (int j = 0; j < 32; ++j) sum += w[j] * a[j];
+  return sum;
+}
+
+inline float vec_dot(const BlockQ4_0* w, const BlockQ8_0* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    int q[32];
+    unpack_nibbles32(w[i].qs, q);
+    for (int& v : q) v -= 8;
+    sum += fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) * static_cast<float>(dot32(q, a[i].qs));
+  }
+  return sum;
+}
+
+// sum_j (d q_j + m) a_d a_j = d a_d sum_j q_j a_j + m a_s.
+inline float vec_dot(const BlockQ4_1* w, const BlockQ8_1* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    int q[32];
+    unpack_nibbles32(w[i].qs, q);
+    sum += fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) * static_cast<float>(dot32(q, a[i].qs)) +
+           fp16_to_fp32(w[i].m) * fp16_to_fp32(a[i].s);
+  }
+  return sum;
+}
+
+inline float vec_dot(const BlockQ5_0* w, const BlockQ8_0* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    int q[32];
+    unpack_q5(w[i].qs, w[i].qh, q);
+    for (int& v : q) v -= 16;
+    sum += fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) * static_cast<float>(dot32(q, a[i].qs));
+  }
+  return sum;
+}
+
+inline float vec_dot(const BlockQ5_1* w, const BlockQ8_1* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    int q[32];
+    unpack_q5(w[i].qs, w[i].qh, q);
+    sum += fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) * static_cast<float>(dot32(q, a[i].qs)) +
+           fp16_to_fp32(w[i].m) * fp16_to_fp32(a[i].s);
+  }
+  return sum;
+}
+
+inline float vec_dot(const BlockQ8_0* w, const BlockQ8_0* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    int block_sum = 0;
+    for (int j = 0; j < 32; ++j) block_sum += w[i].qs[j] * a[i].qs[j];
+    sum += fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) * static_cast<float>(block_sum);
+  }
+  return sum;
+}
+
+// One Q4_K / Q5_K super-block with unpacked quants q: a_d (d sum_j scale_j (q · a)_j -
+// dmin sum_j min_j sum(a)_j), the sums of a coming from the activation's bsums.
+inline float k_affine_block_dot(uint16_t d_bits, uint16_t dmin_bits, const uint8_t* packed, const uint8_t* q,
+                                const BlockQ8_K& a) {
+  uint8_t scales[8], mins[8];
+  unpack_scales_mins_k4(packed, scales, mins);
+  int32_t scaled_sum = 0, min_sum = 0;
+  for (int j = 0; j < 8; ++j) {
+    int32_t sub_dot = 0;
+    for (int l = 0; l < 32; ++l) sub_dot += q[32 * j + l] * a.qs[32 * j + l];
+    scaled_sum += scales[j] * sub_dot;
+    min_sum += mins[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+  }
+  return a.d * (fp16_to_fp32(d_bits) * static_cast<float>(scaled_sum) -
+                fp16_to_fp32(dmin_bits) * static_cast<float>(min_sum));
+}
+
+inline float vec_dot(const BlockQ4_K* w, const BlockQ8_K* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    uint8_t q[256];
+    unpack_quants_k(w[i].qs, nullptr, q);
+    sum += k_affine_block_dot(w[i].d, w[i].dmin, w[i].scales, q, a[i]);
+  }
+  return sum;
+}
+
+inline float vec_dot(const BlockQ5_K* w, const BlockQ8_K* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    uint8_t q[256];
+    unpack_quants_k(w[i].qs, w[i].qh, q);
+    sum += k_affine_block_dot(w[i].d, w[i].dmin, w[i].scales, q, a[i]);
+  }
+  return sum;
+}
+
+inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    uint8_t q[256];
+    unpack_quants_q6_k(w[i], q);
+    int32_t scaled_sum = 0;
+    for (int j = 0; j < 16; ++j) {
+      int32_t sub_dot = 0;
+      for (int l = 0; l < 16; ++l) sub_dot += (q[16 * j + l] - 32) * a[i].qs[16 * j + l];
+      scaled_sum += w[i].scales[j] * sub_dot;
+    }
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(scaled_sum);
+  }
+  return sum;
+}
+
+// Float rows against float activations. Eight partial sums, like the eight lanes of the
+// AVX2 twin, keep the rounding error of long rows small.
+template <typename Load>
+float dot_float_row(Load load, const float* x, int64_t n) {
+  float partial[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) partial[k] += load(i + k) * x[i + k];
+  for (; i < n; ++i) partial[0] += load(i) * x[i];
+  float sum = 0.0f;
+  for (float p : partial) sum += p;
+  return sum;
+}
+
+inline float dot_f32(const float* w, const float* x, int64_t n) {
+  return dot_float_row([w](int64_t i) { return w[i]; }, x, n);
+}
+inline float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  return dot_float_row([w](int64_t i) { return fp16_to_fp32(w[i]); }, x, n);
+}
+inline float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
+  return dot_float_row([w](int64_t i) { return bf16_to_fp32(w[i]); }, x, n);
+}
+
+}  // namespace llmpp::kernels::scalar

@@ -1,0 +1,384 @@
+// GGML weight types: block layouts, dequantization against goldens decoded independently
+// by scripts/reference/gen_quant_golden.py, quantizer round trips within each format's
+// error bound, and the AVX2 dot products / activation quantizers against their scalar twins.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "llmpp/kernels/quant.hpp"
+#include "test_util.hpp"
+
+namespace llmpp {
+namespace {
+
+using namespace kernels;
+
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                              DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::vector<float> random_normal(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, sigma);
+  std::vector<float> x(n);
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+std::vector<uint8_t> quantize(DType type, const std::vector<float>& x) {
+  std::vector<uint8_t> bytes(row_bytes(type, x.size()));
+  quantize_row(type, x.data(), bytes.data(), static_cast<int64_t>(x.size()));
+  return bytes;
+}
+
+std::vector<float> dequantize(DType type, const std::vector<uint8_t>& bytes, size_t n) {
+  std::vector<float> y(n);
+  dequantize_row(type, bytes.data(), y.data(), static_cast<int64_t>(n));
+  return y;
+}
+
+template <typename Block>
+std::vector<Block> as_blocks(const std::vector<uint8_t>& bytes) {
+  std::vector<Block> blocks(bytes.size() / sizeof(Block));
+  std::memcpy(blocks.data(), bytes.data(), blocks.size() * sizeof(Block));
+  return blocks;
+}
+
+TEST(QuantBlocks, SizesMatchDTypeTraits) {
+  EXPECT_EQ(sizeof(BlockQ4_0), dtype_traits(DType::Q4_0).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ4_1), dtype_traits(DType::Q4_1).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ5_0), dtype_traits(DType::Q5_0).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ5_1), dtype_traits(DType::Q5_1).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ8_0), dtype_traits(DType::Q8_0).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ8_1), dtype_traits(DType::Q8_1).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ4_K), dtype_traits(DType::Q4_K).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ5_K), dtype_traits(DType::Q5_K).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ6_K), dtype_traits(DType::Q6_K).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ8_K), dtype_traits(DType::Q8_K).block_bytes);
+}
+
+// The goldens are random blocks decoded by numpy from the published layouts. Both sides do
+// the same float32 products, so the tolerance is 1e-6 of max(1, max |value|): exact up to
+// the order of one rounding.
+TEST(QuantDequantize, MatchesIndependentGolden) {
+  test::Golden golden("quant_blocks");
+  for (DType type : {DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                     DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    const std::string name = dtype_name(type);
+    const TensorView& raw = golden.view(name + ".bytes");
+    ASSERT_EQ(raw.type, DType::I8) << name;
+    std::vector<uint8_t> bytes(static_cast<size_t>(raw.n_elements()));
+    std::memcpy(bytes.data(), raw.data, bytes.size());
+    const std::vector<float> expected = golden.f32(name + ".values");
+    ASSERT_EQ(row_bytes(type, expected.size()), bytes.size()) << name;
+    test::expect_close(dequantize(type, bytes, expected.size()), expected, 1e-6f, name);
+  }
+}
+
+TEST(QuantDequantize, UnsupportedTypesThrowNamingTheType) {
+  float out[256];
+  uint8_t in[512] = {};  // room for any 256-element row
+  for (DType type : {DType::Q2_K, DType::Q3_K, DType::I32}) {
+    try {
+      dequantize_row(type, in, out, 256);
+      FAIL() << "expected InvalidArgument for " << dtype_name(type);
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(dtype_name(type)), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(quantize_row(type, out, in, 256), InvalidArgument);
+  }
+  EXPECT_THROW(dequantize_row(DType::Q4_0, in, out, 33), InvalidArgument);  // not whole blocks
+}
+
+// Per-element error bound of quantize -> dequantize, read off the quantized blocks. fp16
+// scales add a relative 2^-11 per stored fp16 factor (`half_ulp`).
+std::vector<float> round_trip_bounds(DType type, const std::vector<uint8_t>& bytes, const std::vector<float>& x) {
+  constexpr float half_ulp = 1.0f / 2048.0f;
+  const float float_slack = 1e-6f * std::max(1.0f, test::max_abs(x.data(), x.size()));
+  std::vector<float> bound(x.size());
+  auto fill = [&](size_t begin, size_t count, float value) {
+    for (size_t i = begin; i < begin + count; ++i) bound[i] = value + float_slack;
+  };
+  switch (type) {
+    case DType::F16:  // round to nearest: half an ulp of 11 significant bits
+      for (size_t i = 0; i < x.size(); ++i) bound[i] = std::fabs(x[i]) * half_ulp + 6e-8f;
+      break;
+    case DType::BF16:  // 8 significant bits
+      for (size_t i = 0; i < x.size(); ++i) bound[i] = std::fabs(x[i]) / 256.0f;
+      break;
+    case DType::Q8_0: {  // round(x / d) never clamps: d / 2, plus |q| <= 127 times fp16(d)'s error
+      const auto blocks = as_blocks<BlockQ8_0>(bytes);
+      for (size_t b = 0; b < blocks.size(); ++b) fill(32 * b, 32, std::fabs(fp16_to_fp32(blocks[b].d)) * (0.5f + 128 * half_ulp));
+      break;
+    }
+    case DType::Q4_0:  // the extreme maps exactly to level 0; the other sign's end may clamp one step short
+    case DType::Q5_0: {
+      const int half_levels = type == DType::Q4_0 ? 8 : 16;
+      const auto d_of = [&](size_t b) {
+        uint16_t d;
+        std::memcpy(&d, bytes.data() + b * dtype_traits(type).block_bytes, 2);
+        return std::fabs(fp16_to_fp32(d));
+      };
+      for (size_t b = 0; b < bytes.size() / dtype_traits(type).block_bytes; ++b)
+        fill(32 * b, 32, d_of(b) * (1.0f + 2 * half_levels * half_ulp));
+      break;
+    }
+    case DType::Q4_1:  // d = (max - min) / max_q covers the range: d / 2, plus fp16 error of d and m
+    case DType::Q5_1: {
+      const int max_q = type == DType::Q4_1 ? 15 : 31;
+      const size_t block_bytes = dtype_traits(type).block_bytes;
+      for (size_t b = 0; b < bytes.size() / block_bytes; ++b) {
+        uint16_t d, m;
+        std::memcpy(&d, bytes.data() + b * block_bytes, 2);
+        std::memcpy(&m, bytes.data() + b * block_bytes + 2, 2);
+        fill(32 * b, 32, fp16_to_fp32(d) * (0.5f + (max_q + 1) * half_ulp) + std::fabs(fp16_to_fp32(m)) * half_ulp);
+      }
+      break;
+    }
+    case DType::Q4_K:  // scales rounded up so the range is covered: half a sub-block step
+    case DType::Q5_K: {
+      const size_t block_bytes = dtype_traits(type).block_bytes;
+      for (size_t b = 0; b < bytes.size() / block_bytes; ++b) {
+        const uint8_t* block = bytes.data() + b * block_bytes;
+        uint16_t d;
+        std::memcpy(&d, block, 2);
+        uint8_t scales[8], mins[8];
+        scalar::unpack_scales_mins_k4(block + 4, scales, mins);
+        for (int j = 0; j < 8; ++j) fill(256 * b + 32 * j, 32, 0.5f * fp16_to_fp32(d) * scales[j]);
+      }
+      break;
+    }
+    case DType::Q6_K: {  // per 16: symmetric like Q4_0, so one step of the sub-block
+      const auto blocks = as_blocks<BlockQ6_K>(bytes);
+      for (size_t b = 0; b < blocks.size(); ++b)
+        for (int j = 0; j < 16; ++j)
+          fill(256 * b + 16 * j, 16, std::fabs(fp16_to_fp32(blocks[b].d) * blocks[b].scales[j]));
+      break;
+    }
+    case DType::Q8_K: {  // float d, extreme at -128: one step on the clamped side
+      const auto blocks = as_blocks<BlockQ8_K>(bytes);
+      for (size_t b = 0; b < blocks.size(); ++b) fill(256 * b, 256, std::fabs(blocks[b].d) * 1.0001f);
+      break;
+    }
+    default:
+      fill(0, x.size(), 0.0f);
+  }
+  return bound;
+}
+
+// Relative RMS error of a Gaussian row, a little above step / sqrt(12) per format (the
+// uniform rounding model) so a broken quantizer (wrong scale, lost bits) is caught even
+// when it stays inside the max bound.
+float rms_limit(DType type) {
+  switch (type) {
+    case DType::F32: return 0.0f;
+    case DType::F16: return 3e-4f;   // measured 2.1e-4
+    case DType::BF16: return 2.5e-3f;  // 1.6e-3
+    case DType::Q8_0: case DType::Q8_1: case DType::Q8_K: return 0.008f;  // 0.005 - 0.0067
+    case DType::Q6_K: return 0.025f;  // 0.018
+    case DType::Q5_0: case DType::Q5_1: case DType::Q5_K: return 0.05f;  // 0.036 - 0.041
+    default: return 0.1f;  // 4-bit types: 0.076 - 0.083
+  }
+}
+
+TEST(QuantRoundTrip, WithinFormatBounds) {
+  // 512 Gaussian values, a block of outliers, an all-zero block and a constant block.
+  std::vector<float> x = random_normal(2048, 7);
+  for (int i = 256; i < 288; ++i) x[i] *= 40.0f;
+  for (int i = 512; i < 768; ++i) x[i] = 0.0f;
+  for (int i = 768; i < 1024; ++i) x[i] = 0.75f;
+  for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                     DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K}) {
+    const std::vector<uint8_t> bytes = quantize(type, x);
+    const std::vector<float> y = dequantize(type, bytes, x.size());
+    const std::vector<float> bound = round_trip_bounds(type, bytes, x);
+    int failures = 0;
+    double err2 = 0.0, x2 = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float err = std::fabs(y[i] - x[i]);
+      if (!(err <= bound[i]) && failures++ < 3)
+        ADD_FAILURE() << dtype_name(type) << " element " << i << ": x " << x[i] << " -> " << y[i] << ", bound " << bound[i];
+      if (i >= 1024) {  // Gaussian tail of the row
+        err2 += static_cast<double>(err) * err;
+        x2 += static_cast<double>(x[i]) * x[i];
+      }
+    }
+    EXPECT_LE(std::sqrt(err2 / x2), rms_limit(type)) << dtype_name(type);
+  }
+}
+
+TEST(QuantRoundTrip, ActivationTypesQ8_1) {
+  const std::vector<float> x = random_normal(256, 8);
+  const auto blocks = as_blocks<BlockQ8_1>(quantize(DType::Q8_1, x));
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    int sum = 0;
+    for (int8_t q : blocks[b].qs) sum += q;
+    // s is d * sum(q) rounded to fp16.
+    EXPECT_NEAR(fp16_to_fp32(blocks[b].s), fp16_to_fp32(blocks[b].d) * sum,
+                std::fabs(fp16_to_fp32(blocks[b].d) * sum) * 2e-3f + 1e-6f);
+  }
+  const auto k_blocks = as_blocks<BlockQ8_K>(quantize(DType::Q8_K, x));
+  for (int j = 0; j < 16; ++j) {
+    int sum = 0;
+    for (int l = 0; l < 16; ++l) sum += k_blocks[0].qs[16 * j + l];
+    EXPECT_EQ(k_blocks[0].bsums[j], sum);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Dot products
+// ---------------------------------------------------------------------------------------
+
+// A weight row and its activation row in the layout dot() takes.
+struct DotCase {
+  std::vector<uint8_t> weight, activation;
+  std::vector<float> weight_values, activation_values;  // dequantized
+};
+
+DotCase make_dot_case(const WeightTypeKernels& k, int64_t n, uint32_t seed) {
+  DotCase c;
+  c.weight = quantize(k.type, random_normal(static_cast<size_t>(n), seed, 0.5f));
+  c.weight_values = dequantize(k.type, c.weight, static_cast<size_t>(n));
+  std::vector<float> x = random_normal(static_cast<size_t>(n), seed + 1000);
+  if (k.activation_type == DType::F32) {
+    c.activation.resize(sizeof(float) * n);
+    std::memcpy(c.activation.data(), x.data(), c.activation.size());
+    c.activation_values = x;
+  } else {
+    c.activation = quantize(k.activation_type, x);
+    c.activation_values = dequantize(k.activation_type, c.activation, static_cast<size_t>(n));
+  }
+  return c;
+}
+
+// Row lengths in elements: ragged block counts, and for float types lengths that are not a
+// multiple of the SIMD width.
+std::vector<int64_t> dot_lengths(DType type) {
+  const int64_t block = dtype_traits(type).block_size == 1 ? 1 : dtype_traits(type).block_size;
+  if (block == 1) return {1, 7, 8, 31, 64, 100, 1027};
+  if (block == 32) return {32, 96, 224, 1056, 4096};
+  return {256, 768, 1280, 4096};
+}
+
+// Scale of a dot's rounding: sum |w_i a_i| of the dequantized operands.
+double abs_dot(const DotCase& c) {
+  double s = 0.0;
+  for (size_t i = 0; i < c.weight_values.size(); ++i)
+    s += std::fabs(static_cast<double>(c.weight_values[i]) * c.activation_values[i]);
+  return s;
+}
+
+// Each type's dot equals the float64 dot of the dequantized operands within 1e-5 of
+// sum |w_i a_i|. Q4_1 / Q5_1 also carry m * s where s is d * sum(q) rounded to fp16: that
+// term adds up to 2^-11 * sum_blocks |m| |s|, bounded by 2^-11 * sum |w_i a_i| + ... so its
+// allowance is 1e-3 of sum_blocks max|w| * sum|a| instead.
+TEST(QuantDot, MatchesDequantizedDot) {
+  uint32_t seed = 100;
+  for (DType type : kWeightTypes) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    for (int64_t n : dot_lengths(type)) {
+      const DotCase c = make_dot_case(k, n, ++seed);
+      double expected = 0.0, fp16_s_term = 0.0;
+      for (int64_t i = 0; i < n; ++i) expected += static_cast<double>(c.weight_values[i]) * c.activation_values[i];
+      if (k.activation_type == DType::Q8_1)
+        for (int64_t b = 0; b < n / 32; ++b) {
+          double w_max = 0.0, a_sum = 0.0;
+          for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
+            w_max = std::max(w_max, std::fabs(static_cast<double>(c.weight_values[i])));
+            a_sum += std::fabs(c.activation_values[i]);
+          }
+          fp16_s_term += w_max * a_sum / 1024.0;
+        }
+      const float actual = k.dot(c.weight.data(), c.activation.data(), n);
+      EXPECT_NEAR(actual, expected, 1e-5 * abs_dot(c) + fp16_s_term + 1e-30) << dtype_name(type) << " n=" << n;
+    }
+  }
+}
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+// The scalar twin of each AVX2 dot, type-erased the same way as the dispatch table.
+float scalar_dot(DType type, const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const float*>(a);
+  switch (type) {
+    case DType::F32: return scalar::dot_f32(static_cast<const float*>(w), x, n);
+    case DType::F16: return scalar::dot_f16(static_cast<const uint16_t*>(w), x, n);
+    case DType::BF16: return scalar::dot_bf16(static_cast<const uint16_t*>(w), x, n);
+    case DType::Q4_0: return scalar::vec_dot(static_cast<const BlockQ4_0*>(w), static_cast<const BlockQ8_0*>(a), n);
+    case DType::Q4_1: return scalar::vec_dot(static_cast<const BlockQ4_1*>(w), static_cast<const BlockQ8_1*>(a), n);
+    case DType::Q5_0: return scalar::vec_dot(static_cast<const BlockQ5_0*>(w), static_cast<const BlockQ8_0*>(a), n);
+    case DType::Q5_1: return scalar::vec_dot(static_cast<const BlockQ5_1*>(w), static_cast<const BlockQ8_1*>(a), n);
+    case DType::Q8_0: return scalar::vec_dot(static_cast<const BlockQ8_0*>(w), static_cast<const BlockQ8_0*>(a), n);
+    case DType::Q4_K: return scalar::vec_dot(static_cast<const BlockQ4_K*>(w), static_cast<const BlockQ8_K*>(a), n);
+    case DType::Q5_K: return scalar::vec_dot(static_cast<const BlockQ5_K*>(w), static_cast<const BlockQ8_K*>(a), n);
+    case DType::Q6_K: return scalar::vec_dot(static_cast<const BlockQ6_K*>(w), static_cast<const BlockQ8_K*>(a), n);
+    default: throw InvalidArgument("no scalar dot");
+  }
+}
+
+// Same inputs to both: agreement within 1e-5 of sum |w_i a_i| (only the float summation
+// order differs; the integer block sums are exact in both).
+TEST(QuantDot, Avx2MatchesScalar) {
+  uint32_t seed = 500;
+  for (DType type : kWeightTypes) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    for (int64_t n : dot_lengths(type)) {
+      const DotCase c = make_dot_case(k, n, ++seed);
+      const float avx2 = k.dot(c.weight.data(), c.activation.data(), n);
+      const float scalar = scalar_dot(type, c.weight.data(), c.activation.data(), n);
+      EXPECT_NEAR(avx2, scalar, 1e-5 * abs_dot(c) + 1e-30) << dtype_name(type) << " n=" << n;
+    }
+  }
+}
+
+// Activation quantizers and the plain-float encoders produce the scalar twin's exact bytes
+// (both round to nearest-even).
+TEST(QuantActivation, Avx2MatchesScalarBytes) {
+  std::vector<float> x = random_normal(4096, 9, 3.0f);
+  for (int i = 0; i < 32; ++i) x[64 + i] = 0.0f;  // an all-zero block
+  for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16}) {
+    const std::vector<uint8_t> avx2 = quantize(type, x);
+    std::vector<uint8_t> scalar(avx2.size());
+    switch (type) {
+      case DType::Q8_0: scalar::quantize_row(x.data(), reinterpret_cast<BlockQ8_0*>(scalar.data()), 4096); break;
+      case DType::Q8_1: scalar::quantize_row(x.data(), reinterpret_cast<BlockQ8_1*>(scalar.data()), 4096); break;
+      case DType::Q8_K: scalar::quantize_row(x.data(), reinterpret_cast<BlockQ8_K*>(scalar.data()), 4096); break;
+      case DType::F16: scalar::quantize_row_f16(x.data(), reinterpret_cast<uint16_t*>(scalar.data()), 4096); break;
+      default: scalar::quantize_row_bf16(x.data(), reinterpret_cast<uint16_t*>(scalar.data()), 4096); break;
+    }
+    EXPECT_EQ(avx2, scalar) << dtype_name(type);
+  }
+}
+
+TEST(QuantDequantize, Avx2MatchesScalar) {
+  const std::vector<float> x = random_normal(1024, 11);
+  for (DType type : kWeightTypes) {
+    const std::vector<uint8_t> bytes = quantize(type, x);
+    const std::vector<float> fast = dequantize(type, bytes, x.size());
+    std::vector<float> reference(x.size());
+    std::vector<uint8_t> reference_bytes = bytes;
+    // The scalar path: decode block by block through the portable kernels.
+    switch (type) {
+      case DType::F32: std::memcpy(reference.data(), bytes.data(), bytes.size()); break;
+      case DType::F16: scalar::dequantize_row_f16(reinterpret_cast<const uint16_t*>(bytes.data()), reference.data(), 1024); break;
+      case DType::BF16: scalar::dequantize_row_bf16(reinterpret_cast<const uint16_t*>(bytes.data()), reference.data(), 1024); break;
+      case DType::Q4_0: scalar::dequantize_row(as_blocks<BlockQ4_0>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q4_1: scalar::dequantize_row(as_blocks<BlockQ4_1>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q5_0: scalar::dequantize_row(as_blocks<BlockQ5_0>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q5_1: scalar::dequantize_row(as_blocks<BlockQ5_1>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q8_0: scalar::dequantize_row(as_blocks<BlockQ8_0>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q4_K: scalar::dequantize_row(as_blocks<BlockQ4_K>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q5_K: scalar::dequantize_row(as_blocks<BlockQ5_K>(bytes).data(), reference.data(), 1024); break;
+      default: scalar::dequantize_row(as_blocks<BlockQ6_K>(bytes).data(), reference.data(), 1024); break;
+    }
+    test::expect_close(fast, reference, 1e-6f, dtype_name(type));
+  }
+}
+
+#endif
+
+}  // namespace
+}  // namespace llmpp
