@@ -1,69 +1,127 @@
 // Linear layers over weights of any supported type: y = x · Wᵀ.
 // This is the single entry point the layers and the model call; it dispatches on the
-// weight type and on the number of tokens (decode: matrix-vector; prefill: matrix-matrix).
+// weight type (kernels/quant.hpp) and on the number of tokens:
+//   decode (few tokens): quantize each activation row once to the weight type's partner
+//     (Q8_0 / Q8_1 / Q8_K, as ggml does), then one integer dot per (row, token), rows split
+//     across the pool. Memory-bound: every weight byte is read once per call.
+//   prefill (many tokens): dequantize a tile of weight rows into floats that stay in the L2
+//     cache and multiply all tokens by it with Eigen's GEMM, so each dequantized weight
+//     serves every token.
+// F32 weights always go to Eigen.
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "llmpp/core/error.hpp"
-#include "llmpp/core/fp16.hpp"
 #include "llmpp/core/tensor.hpp"
 #include "llmpp/core/thread_pool.hpp"
+#include "llmpp/kernels/quant.hpp"
 
 namespace llmpp::kernels {
 
-// Converts one row of `n` elements of type `type` to float.
-inline void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
-  switch (type) {
-    case DType::F32: {
-      const float* s = static_cast<const float*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = s[i];
-      return;
-    }
-    case DType::F16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(s[i]);
-      return;
-    }
-    case DType::BF16: {
-      const uint16_t* s = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(s[i]);
-      return;
-    }
-    default:
-      throw InvalidArgument(std::string("dequantize_row: unsupported type ") + dtype_name(type));
-  }
+// From this many tokens on, matmul dequantizes weight tiles instead of quantizing the
+// activations (see bench/bench_kernels.cpp for the crossover on this machine's class).
+inline constexpr int64_t kPrefillMinTokens = 8;
+// Weight rows dequantized at once in prefill: 32 rows of 4096 floats = 512 KiB.
+inline constexpr int64_t kPrefillTileRows = 32;
+// Rows per decode work unit: keeps neighbouring rows on one thread for the prefetcher.
+inline constexpr int64_t kDecodeGrainRows = 16;
+
+namespace detail {
+
+// A per-thread buffer that only grows, so that warm calls allocate nothing. `slot` tells
+// apart the buffers one thread needs at the same time.
+inline void* thread_scratch(int slot, size_t bytes) {
+  thread_local std::vector<float> buffers[2];  // float elements keep the data 4-byte aligned
+  std::vector<float>& buffer = buffers[slot];
+  const size_t n_floats = (bytes + sizeof(float) - 1) / sizeof(float);
+  if (buffer.size() < n_floats) buffer.resize(n_floats);
+  return buffer.data();
 }
 
-// y (n_tokens, w.rows()) = x (n_tokens, w.cols()) · wᵀ, both row-major.
-inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool = nullptr) {
+template <typename Body>
+void run_rows(ThreadPool* pool, int64_t n_rows, int64_t grain, Body&& body) {
+  if (pool) pool->parallel_for(n_rows, body, grain);
+  else body(int64_t{0}, n_rows);
+}
+
+using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using OutputBlock = Eigen::Map<RowMajorMatrix, 0, Eigen::OuterStride<>>;
+
+inline void matmul_f32(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
   const int64_t n_in = w.cols(), n_out = w.rows();
-  auto run = [&](auto&& body) {
-    if (pool) pool->parallel_for(n_out, body, 16);
-    else body(int64_t{0}, n_out);
-  };
-  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  Eigen::Map<const RowMajor> xm(x, n_tokens, n_in);
-  if (w.type == DType::F32) {
-    run([&](int64_t begin, int64_t end) {
-      Eigen::Map<const RowMajor> wm(w.f32() + begin * n_in, end - begin, n_in);
-      Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> ym(y + begin, n_tokens, end - begin,
-                                                       Eigen::OuterStride<>(n_out));
-      ym.noalias() = xm * wm.transpose();
-    });
-    return;
+  Eigen::Map<const RowMajorMatrix> xm(x, n_tokens, n_in);  // (n_tokens, n_in)
+  run_rows(pool, n_out, kDecodeGrainRows, [&](int64_t begin, int64_t end) {
+    Eigen::Map<const RowMajorMatrix> wm(w.f32() + begin * n_in, end - begin, n_in);  // (rows, n_in)
+    OutputBlock ym(y + begin, n_tokens, end - begin, Eigen::OuterStride<>(n_out));  // (n_tokens, rows)
+    ym.noalias() = xm * wm.transpose();
+  });
+}
+
+inline void matmul_decode(const WeightTypeKernels& kernels, const TensorView& w, const float* x, int64_t n_tokens,
+                          float* y, ThreadPool* pool) {
+  const int64_t n_in = w.cols(), n_out = w.rows();
+  const uint8_t* activations = reinterpret_cast<const uint8_t*>(x);
+  uint64_t activation_stride = static_cast<uint64_t>(n_in) * sizeof(float);
+  if (kernels.activation_type != DType::F32) {
+    activation_stride = row_bytes(kernels.activation_type, static_cast<uint64_t>(n_in));
+    // (n_tokens, activation_stride) bytes: each token's activation row, quantized once.
+    auto* quantized = static_cast<uint8_t*>(thread_scratch(0, n_tokens * activation_stride));
+    for (int64_t t = 0; t < n_tokens; ++t)
+      quantize_row(kernels.activation_type, x + t * n_in, quantized + t * activation_stride, n_in);
+    activations = quantized;
   }
-  // Generic path: dequantize each weight row once and reuse it for every token.
-  run([&](int64_t begin, int64_t end) {
-    std::vector<float> row(static_cast<size_t>(n_in));
+  const uint64_t weight_stride = w.row_stride();
+  const auto* weights = static_cast<const uint8_t*>(w.data);
+  run_rows(pool, n_out, kDecodeGrainRows, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      dequantize_row(w.type, w.row(r), row.data(), n_in);
-      Eigen::Map<const Eigen::VectorXf> rv(row.data(), n_in);
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * n_out + r] = xm.row(t).dot(rv.transpose());
+      const uint8_t* weight_row = weights + r * weight_stride;
+      for (int64_t t = 0; t < n_tokens; ++t)
+        y[t * n_out + r] = kernels.dot(weight_row, activations + t * activation_stride, n_in);
     }
   });
+}
+
+inline void matmul_prefill(const WeightTypeKernels& kernels, const TensorView& w, const float* x, int64_t n_tokens,
+                           float* y, ThreadPool* pool) {
+  const int64_t n_in = w.cols(), n_out = w.rows();
+  const uint64_t weight_stride = w.row_stride();
+  const auto* weights = static_cast<const uint8_t*>(w.data);
+  Eigen::Map<const RowMajorMatrix> xm(x, n_tokens, n_in);  // (n_tokens, n_in)
+  run_rows(pool, n_out, kPrefillTileRows, [&](int64_t begin, int64_t end) {
+    // (kPrefillTileRows, n_in): this thread's dequantized weight tile.
+    auto* tile = static_cast<float*>(thread_scratch(1, kPrefillTileRows * n_in * sizeof(float)));
+    for (int64_t tile_begin = begin; tile_begin < end; tile_begin += kPrefillTileRows) {
+      const int64_t tile_rows = std::min(kPrefillTileRows, end - tile_begin);
+      for (int64_t r = 0; r < tile_rows; ++r)
+        kernels.dequantize_row(weights + (tile_begin + r) * weight_stride, tile + r * n_in, n_in);
+      Eigen::Map<const RowMajorMatrix> wm(tile, tile_rows, n_in);  // (tile_rows, n_in)
+      OutputBlock ym(y + tile_begin, n_tokens, tile_rows, Eigen::OuterStride<>(n_out));  // (n_tokens, tile_rows)
+      ym.noalias() = xm * wm.transpose();
+    }
+  });
+}
+
+}  // namespace detail
+
+// y (n_tokens, w.rows()) = x (n_tokens, w.cols()) · wᵀ, both row-major. Throws
+// InvalidArgument for a weight type without kernels (Q2_K, Q3_K, ...) or a bad view.
+inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool = nullptr) {
+  const WeightTypeKernels& kernels = weight_type_kernels(w.type, "matmul");
+  if (!w.valid() || n_tokens < 0 || (n_tokens > 0 && (!x || !y)))
+    throw InvalidArgument("matmul: null data or negative token count for weight '" + w.name + "'");
+  const uint32_t block_size = dtype_traits(w.type).block_size;
+  if (w.cols() % block_size != 0)
+    throw InvalidArgument("matmul: weight '" + w.name + "' of shape " + w.shape_string() + " has rows that are not " +
+                          "a whole number of " + dtype_name(w.type) + " blocks");
+  if (n_tokens == 0 || w.rows() == 0) return;
+  if (w.type == DType::F32) return detail::matmul_f32(w, x, n_tokens, y, pool);
+  if (n_tokens < kPrefillMinTokens) return detail::matmul_decode(kernels, w, x, n_tokens, y, pool);
+  detail::matmul_prefill(kernels, w, x, n_tokens, y, pool);
 }
 
 }  // namespace llmpp::kernels
