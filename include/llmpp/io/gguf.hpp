@@ -361,9 +361,11 @@ class GGUFFile {
       try {
         uint64_t n_rows = 1;
         for (int d = 1; d < 4; ++d) n_rows = checked_mul(n_rows, static_cast<uint64_t>(t.ne[d]), "row count");
-        // The element count must also fit int64: TensorView::n_elements() multiplies all four.
-        const uint64_t n_elements = checked_mul(n_rows, static_cast<uint64_t>(t.ne[0]), "element count");
-        checked_cast<int64_t>(n_elements, "element count");
+        // Every partial product must fit int64: TensorView::rows() and n_elements() multiply the
+        // dims left to right, and a zero dim does not stop ne[1] * ne[2] from overflowing first.
+        uint64_t nonzero_product = 1;
+        for (const int64_t n : t.ne) nonzero_product = checked_mul(nonzero_product, std::max<uint64_t>(1, n), "element count");
+        checked_cast<int64_t>(nonzero_product, "element count");
         t.nbytes = checked_mul(row_bytes(t.type, static_cast<uint64_t>(t.ne[0])), n_rows, "byte size");
       } catch (const OverflowError&) {
         r.fail_at(t.name, info_offset, "shape " + t.shape_string() + " overflows 64 bits");

@@ -112,7 +112,7 @@ class SafetensorsFile {
       if (!dtype_from_string(dtype_it->get<std::string>(), t.type)) fail("unsupported dtype '" + dtype_it->get<std::string>() + "'");
       if (shape_it->size() > 4) fail("has " + std::to_string(shape_it->size()) + " dimensions; at most 4 are supported");
       t.n_dims = static_cast<int>(shape_it->size());
-      uint64_t n_elements = 1;
+      uint64_t n_elements = 1, nonzero_product = 1;
       try {
         for (int d = 0; d < t.n_dims; ++d) {
           const auto& dim = (*shape_it)[static_cast<size_t>(t.n_dims - 1 - d)];
@@ -121,7 +121,10 @@ class SafetensorsFile {
           if (v > static_cast<uint64_t>(INT64_MAX)) fail("shape entry too large");
           t.ne[static_cast<size_t>(d)] = static_cast<int64_t>(v);
           n_elements = checked_mul(n_elements, v, "element count");
+          // TensorView multiplies the dims in int64 even when one of them is 0.
+          nonzero_product = checked_mul(nonzero_product, std::max<uint64_t>(1, v), "element count");
         }
+        checked_cast<int64_t>(nonzero_product, "element count");
         t.nbytes = checked_mul(n_elements, dtype_traits(t.type).block_bytes, "byte size");
       } catch (const OverflowError&) {
         fail("shape's byte size overflows 64 bits");
