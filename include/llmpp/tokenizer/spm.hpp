@@ -126,13 +126,12 @@ class SpmEncoder : public SegmentEncoder {
     }
     if (begin == end) return result;
     if (options_.add_dummy_prefix && at_start) result += kSpmSpace;
+    bool previous_space = false;
     for (size_t i = begin; i < end; ++i) {
-      if (text[i] != ' ') {
-        result += text[i];
-        continue;
-      }
-      if (options_.remove_extra_whitespaces && text[i - 1] == ' ') continue;  // i > begin: text[begin] != ' '
-      result += kSpmSpace;
+      const bool space = text[i] == ' ';
+      if (!space) result += text[i];
+      else if (!(options_.remove_extra_whitespaces && previous_space)) result += kSpmSpace;
+      previous_space = space;
     }
     return result;
   }
