@@ -122,9 +122,11 @@ class Tokenizer {
       return;  // BOS and friends leave the dummy-prefix state alone
     }
     std::string piece = token_to_piece(id);
-    if (state.at_text_start && options_.strip_leading_space_after_bos && !piece.empty() && piece[0] == ' ')
-      piece.erase(0, 1);
-    if (!piece.empty()) state.at_text_start = false;
+    if (piece.empty()) return;
+    // Only the first text piece loses its space, even when that leaves it empty ("▁" then
+    // "▁Hello" decodes to " Hello", as HF's Strip decoder and sentencepiece do).
+    if (state.at_text_start && options_.strip_leading_space_after_bos && piece[0] == ' ') piece.erase(0, 1);
+    state.at_text_start = false;
     out += piece;
   }
 
