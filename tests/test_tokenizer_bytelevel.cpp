@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "llmpp/tokenizer/byte_level.hpp"
+#include "llmpp/tokenizer/tokenizer_json.hpp"
 #include "llmpp/tokenizer/vocab_test_file.hpp"
 #include "test_util.hpp"
 
@@ -81,6 +82,24 @@ TEST(ByteLevelFiles, Gpt2VocabMerges) {
   const Tokenizer tokenizer = load_gpt2_vocab_merges(test::shared_path("tokenizers/gpt2/vocab.json"),
                                                      test::shared_path("tokenizers/gpt2/merges.txt"));
   check_conformance(tokenizer, "ggml-vocab-gpt-2.gguf", "gpt2 vocab.json+merges.txt", true);
+}
+
+TEST(TokenizerJson, Llama3) {
+  LLMPP_REQUIRE_SHARED("tokenizers/llama3/tokenizer.json");
+  const Tokenizer tokenizer = load_tokenizer_json(test::shared_path("tokenizers/llama3/tokenizer.json"));
+  check_conformance(tokenizer, "ggml-vocab-llama-bpe.gguf", "llama3 tokenizer.json", true);
+}
+
+TEST(TokenizerJson, Qwen3) {
+  LLMPP_REQUIRE_SHARED("tokenizers/qwen3/tokenizer.json");
+  const Tokenizer tokenizer = load_tokenizer_json(test::shared_path("tokenizers/qwen3/tokenizer.json"));
+  check_conformance(tokenizer, "ggml-vocab-qwen2.gguf", "qwen3 tokenizer.json", true);
+}
+
+TEST(TokenizerJson, Phi35) {
+  LLMPP_REQUIRE_SHARED("tokenizers/phi-3.5-mini/tokenizer.json");
+  const Tokenizer tokenizer = load_tokenizer_json(test::shared_path("tokenizers/phi-3.5-mini/tokenizer.json"));
+  check_conformance(tokenizer, "ggml-vocab-phi-3.gguf", "phi-3.5-mini tokenizer.json", true);
 }
 
 }  // namespace
