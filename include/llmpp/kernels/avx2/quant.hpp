@@ -1,19 +1,428 @@
-// AVX2 twins of kernels/scalar/quant.hpp (placeholder: re-exports the portable kernels).
+// AVX2 + FMA + F16C twins of kernels/scalar/quant.hpp: the weight-row · activation-row dot
+// products, the activation quantizers (Q8_0, Q8_1, Q8_K) and the dequantizers the prefill
+// tiles use. tests/test_quant.cpp compares every one with its scalar twin.
+//
+// Quantized dots follow the integer scheme of ggml's x86 kernels: weights unpacked to bytes,
+// _mm256_maddubs_epi16 (unsigned x signed bytes -> pairwise int16) and _mm256_madd_epi16
+// (-> int32), scaled by the block's float factor with one FMA per block. Bounds that keep
+// the int16 pairs from saturating are noted at each use.
 #pragma once
 
 #include "llmpp/kernels/scalar/quant.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
 namespace llmpp::kernels::avx2 {
+
+// Types and directions without an AVX2 version use the portable one.
 using scalar::dequantize_row;
-using scalar::dequantize_row_bf16;
-using scalar::dequantize_row_f16;
-using scalar::dot_bf16;
-using scalar::dot_f16;
-using scalar::dot_f32;
 using scalar::quantize_row;
+
+namespace quant_simd {
+
+inline float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int horizontal_sum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float horizontal_max(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+inline float horizontal_min(__m256 v) {
+  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_min_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+inline float half(uint16_t bits) { return _cvtsh_ss(bits); }
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// 8 int32 lanes, each the sum of 4 adjacent products u_k s_k (u unsigned, s signed bytes).
+// maddubs saturates its int16 pairs beyond 32767; callers keep u <= 127 with |s| <= 127, or
+// u <= 63 with s >= -128 (at most 2 * 63 * 128 = 16128).
+inline __m256i dot_u8_i8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+// Signed x signed bytes, both in [-127, 127]: move x's sign onto y so maddubs sees |x|.
+inline __m256i dot_i8_i8(__m256i x, __m256i y) {
+  return dot_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0-15), then high ones (16-31).
+inline __m256i unpack_nibbles32(const uint8_t* qs) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+}
+
+// The 32 bits of a little-endian uint32 -> 32 bytes, 0xff where the bit is set: byte k of
+// group i receives byte i of the word, and OR-ing every bit but bit k leaves 0xff iff set.
+inline __m256i bits_to_bytes(const uint8_t* qh) {
+  uint32_t word;
+  std::memcpy(&word, qh, sizeof word);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(word)),
+      _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i all_but_bit_k = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);
+  return _mm256_cmpeq_epi8(_mm256_or_si256(spread, all_but_bit_k), _mm256_set1_epi64x(-1));
+}
+
+// 32 floats -> 32 int8 lanes in order, after scaling and rounding to nearest-even.
+inline __m256i round_to_i8(const float* x, __m256 scale, __m256i& as_i32_sum) {
+  __m256i v[4];
+  for (int k = 0; k < 4; ++k)
+    v[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), scale),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  as_i32_sum = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+  // packs work per 128-bit lane; the permute restores element order.
+  const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+  return _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+inline float abs_max32(const float* x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+  for (int k = 1; k < 4; ++k) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
+  return horizontal_max(m);
+}
+
+// Scales of two 16-element halves for _mm256_madd_epi16 after maddubs: lanes 0-7 carry
+// elements 0-15, lanes 8-15 elements 16-31.
+inline __m256i scale_pair(int first, int second) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(second)), _mm_set1_epi16(static_cast<int16_t>(first)));
+}
+
+}  // namespace quant_simd
+
+// ---------------------------------------------------------------------------------------
+// Activation quantizers: the same bits as the scalar twins
+// ---------------------------------------------------------------------------------------
+
+inline void quantize_row(const float* x, BlockQ8_0* y, int64_t n) {
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+    const float d = abs_max32(x) / 127.0f;
+    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i unused;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), round_to_i8(x, _mm256_set1_ps(inverse), unused));
+    y[i].d = fp32_to_fp16(d);
+  }
+}
+
+inline void quantize_row(const float* x, BlockQ8_1* y, int64_t n) {
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 32; ++i, x += 32) {
+    const float d = abs_max32(x) / 127.0f;
+    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    __m256i sum;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), round_to_i8(x, _mm256_set1_ps(inverse), sum));
+    y[i].d = fp32_to_fp16(d);
+    y[i].s = fp32_to_fp16(d * static_cast<float>(horizontal_sum(sum)));
+  }
+}
+
+inline void quantize_row(const float* x, BlockQ8_K* y, int64_t n) {
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 256; ++i, x += 256) {
+    __m256 lo = _mm256_loadu_ps(x), hi = lo;
+    for (int k = 8; k < 256; k += 8) {
+      lo = _mm256_min_ps(lo, _mm256_loadu_ps(x + k));
+      hi = _mm256_max_ps(hi, _mm256_loadu_ps(x + k));
+    }
+    const float lowest = horizontal_min(lo), highest = horizontal_max(hi);
+    const float extreme = -lowest > highest ? lowest : highest;  // as scalar::signed_abs_max
+    if (extreme == 0.0f) {
+      std::memset(&y[i], 0, sizeof y[i]);
+      continue;
+    }
+    const float inverse = -128.0f / extreme;
+    const __m256 scale = _mm256_set1_ps(inverse);
+    const __m256i max_q = _mm256_set1_epi32(127);  // the extreme's other sign may reach +128
+    for (int g = 0; g < 16; ++g) {  // 16 groups of 16 elements, one bsum each
+      __m256i v[2];
+      for (int k = 0; k < 2; ++k)
+        v[k] = _mm256_min_epi32(max_q, _mm256_cvtps_epi32(_mm256_round_ps(
+                                           _mm256_mul_ps(_mm256_loadu_ps(x + 16 * g + 8 * k), scale),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+      y[i].bsums[g] = static_cast<int16_t>(horizontal_sum(_mm256_add_epi32(v[0], v[1])));
+      const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(v[0], v[1]), _MM_SHUFFLE(3, 1, 2, 0));
+      const __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16 * g), bytes);
+    }
+    y[i].d = 1.0f / inverse;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Dot products
+// ---------------------------------------------------------------------------------------
+
+inline float vec_dot(const BlockQ4_0* w, const BlockQ8_0* a, int64_t n) {
+  using namespace quant_simd;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
+    const __m256i q = _mm256_sub_epi8(unpack_nibbles32(w[i].qs), _mm256_set1_epi8(8));  // [-8, 7]
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(q, load256(a[i].qs))), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+inline float vec_dot(const BlockQ4_1* w, const BlockQ8_1* a, int64_t n) {
+  using namespace quant_simd;
+  __m256 acc = _mm256_setzero_ps();
+  float min_terms = 0.0f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    min_terms += half(w[i].m) * half(a[i].s);
+    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_i8(unpack_nibbles32(w[i].qs), load256(a[i].qs))), acc);
+  }
+  return horizontal_sum(acc) + min_terms;
+}
+
+inline float vec_dot(const BlockQ5_0* w, const BlockQ8_0* a, int64_t n) {
+  using namespace quant_simd;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
+    // q - 16 is q_low when the fifth bit is set, else q_low - 16 = q_low | 0xf0 as int8.
+    const __m256i missing_high = _mm256_andnot_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(static_cast<char>(0xf0)));
+    const __m256i q = _mm256_or_si256(unpack_nibbles32(w[i].qs), missing_high);  // [-16, 15]
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(q, load256(a[i].qs))), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+inline float vec_dot(const BlockQ5_1* w, const BlockQ8_1* a, int64_t n) {
+  using namespace quant_simd;
+  __m256 acc = _mm256_setzero_ps();
+  float min_terms = 0.0f;
+  for (int64_t i = 0; i < n / 32; ++i) {
+    min_terms += half(w[i].m) * half(a[i].s);
+    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
+    const __m256i high = _mm256_and_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(0x10));
+    const __m256i q = _mm256_or_si256(unpack_nibbles32(w[i].qs), high);  // [0, 31]
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_i8(q, load256(a[i].qs))), acc);
+  }
+  return horizontal_sum(acc) + min_terms;
+}
+
+inline float vec_dot(const BlockQ8_0* w, const BlockQ8_0* a, int64_t n) {
+  using namespace quant_simd;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    // Both in [-127, 127]: the sign trick cannot overflow (|x| |y| pairs <= 32258).
+    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(load256(w[i].qs), load256(a[i].qs))), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+// sum_j min_j * (bsums[2j] + bsums[2j + 1]) for a Q4_K / Q5_K super-block.
+inline int k_min_sum(const uint8_t* mins, const BlockQ8_K& a) {
+  const __m128i duplicated = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins)),
+                                              _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+  return quant_simd::horizontal_sum(_mm256_madd_epi16(quant_simd::load256(a.bsums), _mm256_cvtepu8_epi16(duplicated)));
+}
+
+// Q4_K / Q5_K super-block: a_d (d sum_j scale_j (q · a)_j - dmin sum_j min_j sum(a)_j).
+// q is at most 31, so maddubs pairs stay within 2 * 31 * 128.
+template <bool kFifthBit>
+inline float vec_dot_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_bits, uint16_t dmin_bits,
+                              const uint8_t* packed_scales, const BlockQ8_K& a, __m256& acc) {
+  using namespace quant_simd;
+  uint8_t scales[8], mins[8];
+  scalar::unpack_scales_mins_k4(packed_scales, scales, mins);
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f), bit = _mm256_set1_epi8(1);
+  __m256i high_bits = kFifthBit ? load256(qh) : _mm256_setzero_si256();
+  __m256i sum = _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c) {
+    const __m256i packed = load256(qs + 32 * c);
+    __m256i q_low = _mm256_and_si256(packed, low_nibble);
+    __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibble);
+    if (kFifthBit) {
+      q_low = _mm256_or_si256(q_low, _mm256_slli_epi16(_mm256_and_si256(high_bits, bit), 4));
+      q_high = _mm256_or_si256(q_high, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 1), bit), 4));
+      high_bits = _mm256_srli_epi16(high_bits, 2);
+    }
+    const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(a.qs + 64 * c));
+    const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(a.qs + 64 * c + 32));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_low, _mm256_set1_epi16(scales[2 * c])));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_high, _mm256_set1_epi16(scales[2 * c + 1])));
+  }
+  acc = _mm256_fmadd_ps(_mm256_set1_ps(a.d * half(d_bits)), _mm256_cvtepi32_ps(sum), acc);
+  return a.d * half(dmin_bits) * static_cast<float>(k_min_sum(mins, a));
+}
+
+inline float vec_dot(const BlockQ4_K* w, const BlockQ8_K* a, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  float min_terms = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i)
+    min_terms += vec_dot_k_affine<false>(w[i].qs, nullptr, w[i].d, w[i].dmin, w[i].scales, a[i], acc);
+  return quant_simd::horizontal_sum(acc) - min_terms;
+}
+
+inline float vec_dot(const BlockQ5_K* w, const BlockQ8_K* a, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  float min_terms = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i)
+    min_terms += vec_dot_k_affine<true>(w[i].qs, w[i].qh, w[i].d, w[i].dmin, w[i].scales, a[i], acc);
+  return quant_simd::horizontal_sum(acc) - min_terms;
+}
+
+// Q6_K: sum_j scale_j sum_l (q - 32) a = sum_j scale_j (q · a)_j - 32 sum_j scale_j bsum_j.
+// q <= 63, so maddubs pairs stay within 2 * 63 * 128.
+inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
+  using namespace quant_simd;
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  float offset_terms = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const int8_t* sc = w[i].scales;
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    const int offset_sum = horizontal_sum(_mm256_madd_epi16(load256(a[i].bsums), scales16));
+    __m256i sum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(w[i].ql + 64 * h), ql1 = load256(w[i].ql + 64 * h + 32);
+      const __m256i qh = load256(w[i].qh + 32 * h);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, low_nibble), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(ql1, low_nibble),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_nibble),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_nibble),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+      };
+      for (int k = 0; k < 4; ++k) {
+        const __m256i p = _mm256_maddubs_epi16(q[k], load256(a[i].qs + 128 * h + 32 * k));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1])));
+      }
+    }
+    const float d = a[i].d * half(w[i].d);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
+    offset_terms += d * static_cast<float>(offset_sum);
+  }
+  return horizontal_sum(acc) - 32.0f * offset_terms;
+}
+
+namespace quant_simd {
+// Float rows: four independent FMA chains of eight lanes.
+template <typename Load8, typename LoadOne>
+float dot_float_row(Load8 load8, LoadOne load_one, const float* x, int64_t n) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load8(i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8(i), _mm256_loadu_ps(x + i), acc[0]);
+  float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) sum += load_one(i) * x[i];
+  return sum;
+}
+
+inline __m256 load_bf16x8(const uint16_t* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));  // bf16 is the top half of a float
+}
+inline __m256 load_f16x8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+}  // namespace quant_simd
+
+inline float dot_f32(const float* w, const float* x, int64_t n) {
+  return quant_simd::dot_float_row([w](int64_t i) { return _mm256_loadu_ps(w + i); },
+                                   [w](int64_t i) { return w[i]; }, x, n);
+}
+inline float dot_f16(const uint16_t* w, const float* x, int64_t n) {
+  return quant_simd::dot_float_row([w](int64_t i) { return quant_simd::load_f16x8(w + i); },
+                                   [w](int64_t i) { return fp16_to_fp32(w[i]); }, x, n);
+}
+inline float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
+  return quant_simd::dot_float_row([w](int64_t i) { return quant_simd::load_bf16x8(w + i); },
+                                   [w](int64_t i) { return bf16_to_fp32(w[i]); }, x, n);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dequantizers (prefill tiles) and 16-bit float encoders
+// ---------------------------------------------------------------------------------------
+
+inline void dequantize_row_f16(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, quant_simd::load_f16x8(x + i));
+  for (; i < n; ++i) y[i] = fp16_to_fp32(x[i]);
+}
+
+inline void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, quant_simd::load_bf16x8(x + i));
+  for (; i < n; ++i) y[i] = bf16_to_fp32(x[i]);
+}
+
+inline void quantize_row_f16(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
 using scalar::quantize_row_bf16;
-using scalar::quantize_row_f16;
-using scalar::vec_dot;
+
+// 32 int8 lanes times a scale, stored as 32 floats.
+inline void store_scaled_i8(__m256i q, __m256 scale, __m256 offset, float* y) {
+  const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+  const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+  for (int k = 0; k < 4; ++k)
+    _mm256_storeu_ps(y + 8 * k, _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k])), offset));
+}
+
+inline void dequantize_row(const BlockQ4_0* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / 32; ++i, y += 32) {
+    const __m256i q = _mm256_sub_epi8(quant_simd::unpack_nibbles32(x[i].qs), _mm256_set1_epi8(8));
+    store_scaled_i8(q, _mm256_set1_ps(quant_simd::half(x[i].d)), _mm256_setzero_ps(), y);
+  }
+}
+
+inline void dequantize_row(const BlockQ8_0* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / 32; ++i, y += 32)
+    store_scaled_i8(quant_simd::load256(x[i].qs), _mm256_set1_ps(quant_simd::half(x[i].d)), _mm256_setzero_ps(), y);
+}
+
+inline void dequantize_row(const BlockQ4_K* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / 256; ++i, y += 256) {
+    uint8_t scales[8], mins[8];
+    scalar::unpack_scales_mins_k4(x[i].scales, scales, mins);
+    const float d = quant_simd::half(x[i].d), dmin = quant_simd::half(x[i].dmin);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i packed = quant_simd::load256(x[i].qs + 32 * c);
+      const __m256i q_low = _mm256_and_si256(packed, _mm256_set1_epi8(0x0f));
+      const __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), _mm256_set1_epi8(0x0f));
+      store_scaled_i8(q_low, _mm256_set1_ps(d * scales[2 * c]), _mm256_set1_ps(-dmin * mins[2 * c]), y + 64 * c);
+      store_scaled_i8(q_high, _mm256_set1_ps(d * scales[2 * c + 1]), _mm256_set1_ps(-dmin * mins[2 * c + 1]),
+                      y + 64 * c + 32);
+    }
+  }
+}
+
 }  // namespace llmpp::kernels::avx2
+
 #endif
