@@ -41,14 +41,14 @@ std::vector<float> logits_of(const std::vector<double>& probs) {
 }
 
 CandidateList candidates_of(const std::vector<float>& logits) {
-  CandidateList list;
-  for (size_t i = 0; i < logits.size(); ++i) list.items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
-  return list;
+  std::vector<TokenCandidate> items;
+  for (size_t i = 0; i < logits.size(); ++i) items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+  return CandidateList(std::move(items));
 }
 
-std::set<int32_t> ids_of(const std::vector<TokenCandidate>& items) {
+std::set<int32_t> ids_of(const CandidateList& list) {
   std::set<int32_t> ids;
-  for (const TokenCandidate& c : items) ids.insert(c.id);
+  for (const TokenCandidate& c : list) ids.insert(c.id);
   return ids;
 }
 
@@ -102,9 +102,9 @@ TEST(Rng, UniformStaysInUnitInterval) {
 TEST(SamplerStages, TopKKeepsTheKHighest) {
   CandidateList list = candidates_of(logits_of(kFiveProbs));
   apply_top_k(list, 2);
-  EXPECT_EQ(ids_of(list.items), (std::set<int32_t>{2, 1}));
+  EXPECT_EQ(ids_of(list), (std::set<int32_t>{2, 1}));
   ASSERT_EQ(list.n_sorted, 2u);
-  EXPECT_EQ(list.items[0].id, 2);  // sorted, best first
+  EXPECT_EQ(list[0].id, 2);  // sorted, best first
 
   CandidateList all = candidates_of(logits_of(kFiveProbs));
   apply_top_k(all, 0);  // off
@@ -116,7 +116,7 @@ TEST(SamplerStages, TopKKeepsTheKHighest) {
 TEST(SamplerStages, TopKTiesGoToTheLowestIds) {
   CandidateList list = candidates_of({1.0f, 3.0f, 3.0f, 0.0f, 3.0f});
   apply_top_k(list, 2);
-  EXPECT_EQ(ids_of(list.items), (std::set<int32_t>{1, 2}));
+  EXPECT_EQ(ids_of(list), (std::set<int32_t>{1, 2}));
 }
 
 TEST(SamplerStages, TopPKeepsTheSmallestNucleus) {
@@ -130,11 +130,11 @@ TEST(SamplerStages, TopPKeepsTheSmallestNucleus) {
                         Case{0.99f, {2, 1, 4, 3, 0}}, Case{1.0f, {0, 1, 2, 3, 4}}}) {
     CandidateList list = candidates_of(logits_of(kFiveProbs));
     apply_top_p(list, c.top_p, 1);
-    EXPECT_EQ(ids_of(list.items), c.expected) << "top_p " << c.top_p;
+    EXPECT_EQ(ids_of(list), c.expected) << "top_p " << c.top_p;
   }
   CandidateList list = candidates_of(logits_of(kFiveProbs));
   apply_top_p(list, 0.4f, 3);  // min_keep wins over the nucleus
-  EXPECT_EQ(ids_of(list.items), (std::set<int32_t>{2, 1, 4}));
+  EXPECT_EQ(ids_of(list), (std::set<int32_t>{2, 1, 4}));
 }
 
 TEST(SamplerStages, TopPNucleusLargerThanTheFirstSortedBlock) {
@@ -143,20 +143,46 @@ TEST(SamplerStages, TopPNucleusLargerThanTheFirstSortedBlock) {
   CandidateList list = candidates_of(std::vector<float>(1000, 0.0f));
   apply_top_p(list, 0.3004f, 1);
   ASSERT_EQ(list.size(), 301u);
-  EXPECT_EQ(*ids_of(list.items).rbegin(), 300);
+  EXPECT_EQ(*ids_of(list).rbegin(), 300);
+}
+
+TEST(SamplerStages, TopPQuickselectMatchesSortingTheDistribution) {
+  // Without top-k the nucleus is found by quickselect; it must be the same set as the prefix
+  // of the fully sorted distribution (computed here from the same probabilities).
+  Rng rng(11);
+  for (int trial = 0; trial < 20; ++trial) {
+    const size_t n = 500 + 400 * static_cast<size_t>(trial);
+    std::vector<float> logits(n);
+    for (float& l : logits) l = 12.0f * rng.uniform_float();
+    for (float top_p : {0.05f, 0.5f, 0.9f, 0.999f}) {
+      CandidateList list = candidates_of(logits);
+      list.softmax();
+      std::vector<TokenCandidate> sorted(list.begin(), list.end());
+      std::sort(sorted.begin(), sorted.end(), CandidateList::ranks_before);
+      std::set<int32_t> expected;
+      double cumulative = 0.0;
+      for (const TokenCandidate& c : sorted) {
+        expected.insert(c.id);
+        cumulative += c.prob;
+        if (cumulative >= top_p) break;
+      }
+      apply_top_p(list, top_p, 1);
+      EXPECT_EQ(ids_of(list), expected) << "n " << n << " top_p " << top_p;
+    }
+  }
 }
 
 TEST(SamplerStages, MinPKeepsTokensAboveAFractionOfTheMax) {
   // p_max = 0.5. min_p 0.25 -> threshold 0.125: {0.5, 0.2, 0.15}. min_p 0.35 -> 0.175: {0.5, 0.2}.
   CandidateList list = candidates_of(logits_of(kFiveProbs));
   apply_min_p(list, 0.25f, 1);
-  EXPECT_EQ(ids_of(list.items), (std::set<int32_t>{2, 1, 4}));
+  EXPECT_EQ(ids_of(list), (std::set<int32_t>{2, 1, 4}));
   list = candidates_of(logits_of(kFiveProbs));
   apply_min_p(list, 0.35f, 1);
-  EXPECT_EQ(ids_of(list.items), (std::set<int32_t>{2, 1}));
+  EXPECT_EQ(ids_of(list), (std::set<int32_t>{2, 1}));
   list = candidates_of(logits_of(kFiveProbs));
   apply_min_p(list, 0.35f, 4);  // min_keep: the 4 best
-  EXPECT_EQ(ids_of(list.items), (std::set<int32_t>{2, 1, 4, 3}));
+  EXPECT_EQ(ids_of(list), (std::set<int32_t>{2, 1, 4, 3}));
   list = candidates_of(logits_of(kFiveProbs));
   apply_min_p(list, 0.0f, 1);  // off
   EXPECT_EQ(list.size(), 5u);
@@ -168,9 +194,9 @@ TEST(SamplerStages, MinPKeepsTheSortedPrefixSorted) {
   apply_min_p(list, 0.25f, 1);
   ASSERT_EQ(list.size(), 3u);
   EXPECT_EQ(list.n_sorted, 3u);
-  EXPECT_EQ(list.items[0].id, 2);
-  EXPECT_EQ(list.items[1].id, 1);
-  EXPECT_EQ(list.items[2].id, 4);
+  EXPECT_EQ(list[0].id, 2);
+  EXPECT_EQ(list[1].id, 1);
+  EXPECT_EQ(list[2].id, 4);
 }
 
 // Runs the whole chain (no draw of interest) and returns the surviving ids.

@@ -61,43 +61,61 @@ struct TokenCandidate {
   float prob;  // valid after CandidateList::softmax()
 };
 
-// The tokens still in the running. The stages shrink `items`; its capacity is n_vocab, so
-// resizing never reallocates.
-struct CandidateList {
-  std::vector<TokenCandidate> items;  // (n_candidates)
-  size_t n_sorted = 0;  // items[0, n_sorted) are the largest logits, in descending order
+// The tokens still in the running. Storage for n_vocab candidates is allocated once; the
+// stages only shrink the count, so sampling never allocates.
+class CandidateList {
+ public:
+  CandidateList() = default;
+  explicit CandidateList(size_t capacity) : storage_(capacity) {}
+  explicit CandidateList(std::vector<TokenCandidate> items) : storage_(std::move(items)), size_(storage_.size()) {}
 
-  size_t size() const { return items.size(); }
+  size_t size() const { return size_; }
+  size_t capacity() const { return storage_.size(); }
+  TokenCandidate* begin() { return storage_.data(); }
+  TokenCandidate* end() { return storage_.data() + size_; }
+  const TokenCandidate* begin() const { return storage_.data(); }
+  const TokenCandidate* end() const { return storage_.data() + size_; }
+  TokenCandidate& operator[](size_t i) { return storage_[i]; }
+  const TokenCandidate& operator[](size_t i) const { return storage_[i]; }
+
+  // Sets the count after the caller wrote candidates [0, n) through begin(); n <= capacity.
+  void assign_size(size_t n) {
+    size_ = n;
+    n_sorted = 0;
+  }
+
+  void truncate(size_t n) {
+    size_ = std::min(size_, n);
+    n_sorted = std::min(n_sorted, size_);
+  }
 
   // Descending logit, then ascending id: a total order, so ties resolve the same everywhere.
-  static bool ranks_before(const TokenCandidate& a, const TokenCandidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  }
+  // A function object rather than a function pointer, so the std algorithms inline it.
+  struct RanksBefore {
+    bool operator()(const TokenCandidate& a, const TokenCandidate& b) const {
+      return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+    }
+  };
+  static constexpr RanksBefore ranks_before{};
 
   // Brings the k best candidates to the front, in order: O(n log k). For k beyond n/8 the
   // heap behind partial_sort is slower than sorting everything.
   void sort_prefix(size_t k) {
-    k = std::min(k, items.size());
+    k = std::min(k, size_);
     if (k <= n_sorted) return;
-    if (k > items.size() / 8) {
-      k = items.size();
-      std::sort(items.begin(), items.end(), ranks_before);
+    if (k > size_ / 8) {
+      k = size_;
+      std::sort(begin(), end(), ranks_before);
     } else {
-      std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k), items.end(), ranks_before);
+      std::partial_sort(begin(), begin() + k, end(), ranks_before);
     }
     n_sorted = k;
   }
 
-  void truncate(size_t n) {
-    if (n >= items.size()) return;
-    items.resize(n);
-    n_sorted = std::min(n_sorted, n);
-  }
-
   float max_logit() const {
-    if (n_sorted > 0) return items[0].logit;
+    if (n_sorted > 0) return storage_[0].logit;
     float best = -INFINITY;
-    for (const TokenCandidate& c : items) best = std::max(best, c.logit);
+    for (const TokenCandidate& c : *this) best = std::max(best, c.logit);
     return best;
   }
 
@@ -106,17 +124,23 @@ struct CandidateList {
   double softmax() {
     const float max = max_logit();
     double sum = 0.0;
-    for (TokenCandidate& c : items) {
+    for (TokenCandidate& c : *this) {
       c.prob = std::exp(c.logit - max);
       sum += c.prob;
     }
     double total = 0.0;
-    for (TokenCandidate& c : items) {
+    for (TokenCandidate& c : *this) {
       c.prob = static_cast<float>(c.prob / sum);
       total += c.prob;
     }
     return total;
   }
+
+  size_t n_sorted = 0;  // [0, n_sorted) hold the largest logits, in descending order
+
+ private:
+  std::vector<TokenCandidate> storage_;  // (capacity)
+  size_t size_ = 0;
 };
 
 // The last repeat_last_n accepted tokens, as a ring buffer, with a count per token id so a
@@ -156,7 +180,7 @@ class TokenHistory {
 inline void apply_penalties(CandidateList& candidates, const TokenHistory& history, float repeat_penalty,
                             float frequency_penalty, float presence_penalty) {
   if (history.empty() || (repeat_penalty == 1.0f && frequency_penalty == 0.0f && presence_penalty == 0.0f)) return;
-  for (TokenCandidate& c : candidates.items) {
+  for (TokenCandidate& c : candidates) {
     const int32_t count = history.count(c.id);
     if (count == 0) continue;
     c.logit = c.logit <= 0.0f ? c.logit * repeat_penalty : c.logit / repeat_penalty;
@@ -172,28 +196,77 @@ inline void apply_top_k(CandidateList& candidates, int top_k) {
   candidates.truncate(static_cast<size_t>(top_k));
 }
 
+// Moves the smallest set of best candidates whose probabilities sum to top_p (> 0) to the
+// front, unordered, and returns its size (n if rounding leaves the total just under top_p).
+// A quickselect on the cumulative mass: O(n) expected, where sorting would be O(n log n).
+inline size_t select_nucleus(TokenCandidate* items, size_t n, double top_p) {
+  const auto& ranks_before = CandidateList::ranks_before;
+  // Invariant: items[0, lo) are the lo best, with mass lo_mass < top_p; the hi best reach
+  // top_p (or hi = n); items[hi, n) rank below all of items[0, hi).
+  size_t lo = 0, hi = n;
+  double lo_mass = 0.0;
+  for (int round = 0; hi - lo > 1; ++round) {
+    if (round == 64) {  // pathological pivots: finish by sorting what is left
+      std::sort(items + lo, items + hi, ranks_before);
+      for (; lo < hi; ++lo) {
+        lo_mass += items[lo].prob;
+        if (lo_mass >= top_p) return lo + 1;
+      }
+      return hi;
+    }
+    // Median of three as the pivot, parked at hi - 1 during the partition, then put between
+    // the better and the worse part.
+    const size_t mid = lo + (hi - lo) / 2;
+    if (ranks_before(items[mid], items[lo])) std::swap(items[mid], items[lo]);
+    if (ranks_before(items[hi - 1], items[lo])) std::swap(items[hi - 1], items[lo]);
+    if (ranks_before(items[mid], items[hi - 1])) std::swap(items[mid], items[hi - 1]);
+    const TokenCandidate pivot = items[hi - 1];
+    TokenCandidate* split =
+        std::partition(items + lo, items + hi - 1, [&](const TokenCandidate& c) { return ranks_before(c, pivot); });
+    std::swap(*split, items[hi - 1]);
+    const size_t pivot_at = static_cast<size_t>(split - items);
+
+    double mass_before = lo_mass;
+    for (size_t i = lo; i < pivot_at; ++i) mass_before += items[i].prob;
+    if (mass_before >= top_p) {
+      hi = pivot_at;  // non-empty: lo_mass < top_p
+    } else if (mass_before + pivot.prob >= top_p) {
+      return pivot_at + 1;
+    } else {
+      lo = pivot_at + 1;
+      lo_mass = mass_before + pivot.prob;
+    }
+  }
+  return hi;
+}
+
 // Nucleus sampling (Holtzman et al. 2019): the smallest prefix of the sorted distribution
-// whose cumulative probability reaches top_p, and at least min_keep tokens. The nucleus is
-// usually small, so the sorted prefix grows by doubling instead of sorting the whole vocab.
+// whose cumulative probability reaches top_p, and at least min_keep tokens.
 inline void apply_top_p(CandidateList& candidates, float top_p, size_t min_keep) {
   if (top_p >= 1.0f || candidates.size() <= 1) return;
   candidates.softmax();
+  TokenCandidate* items = candidates.begin();
   const size_t n = candidates.size();
-  size_t prefix = std::min(n, std::max<size_t>(min_keep, 64));
-  size_t checked = 0;
-  double cumulative = 0.0;
-  for (;;) {
-    candidates.sort_prefix(prefix);
-    for (; checked < prefix; ++checked) {
-      cumulative += candidates.items[checked].prob;
-      if (cumulative >= top_p && checked + 1 >= min_keep) {
-        candidates.truncate(checked + 1);
-        return;
+  size_t n_nucleus = n;
+  if (candidates.n_sorted == n || top_p <= 0.0f) {
+    candidates.sort_prefix(top_p <= 0.0f ? 1 : n);  // top_p <= 0 keeps just the best
+    double cumulative = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      cumulative += items[i].prob;
+      if (cumulative >= top_p) {
+        n_nucleus = i + 1;
+        break;
       }
     }
-    if (prefix == n) return;  // rounding left the total just under top_p: keep everything
-    prefix = std::min(n, 2 * prefix);
+  } else {
+    n_nucleus = select_nucleus(items, n, top_p);
+    candidates.n_sorted = 0;
   }
+  if (n_nucleus < min_keep && min_keep < n && candidates.n_sorted < min_keep) {
+    // The best n_nucleus are in front and everything after ranks below them: select the next ones.
+    std::nth_element(items + n_nucleus, items + min_keep, items + n, CandidateList::ranks_before);
+  }
+  candidates.truncate(std::max(n_nucleus, min_keep));
 }
 
 // Min-p (Nguyen et al. 2024): keeps tokens with p >= min_p * p_max, which is
@@ -202,7 +275,7 @@ inline void apply_min_p(CandidateList& candidates, float min_p, size_t min_keep)
   if (min_p <= 0.0f || candidates.size() <= 1) return;
   const float threshold = candidates.max_logit() + std::log(min_p);
   size_t n_kept = 0;
-  for (const TokenCandidate& c : candidates.items) n_kept += c.logit >= threshold;
+  for (const TokenCandidate& c : candidates) n_kept += c.logit >= threshold;
   if (n_kept < min_keep) {
     candidates.sort_prefix(min_keep);
     candidates.truncate(min_keep);
@@ -210,17 +283,17 @@ inline void apply_min_p(CandidateList& candidates, float min_p, size_t min_keep)
   }
   size_t write = 0, n_sorted_kept = 0;
   for (size_t read = 0; read < candidates.size(); ++read) {
-    if (candidates.items[read].logit < threshold) continue;
+    if (candidates[read].logit < threshold) continue;
     n_sorted_kept += read < candidates.n_sorted;  // survivors of the sorted prefix stay sorted and in front
-    candidates.items[write++] = candidates.items[read];
+    candidates[write++] = candidates[read];
   }
-  candidates.n_sorted = n_sorted_kept;
   candidates.truncate(write);
+  candidates.n_sorted = n_sorted_kept;
 }
 
 // Divides the logits by the temperature (> 0); order is unchanged.
 inline void apply_temperature(CandidateList& candidates, float temperature) {
-  for (TokenCandidate& c : candidates.items) c.logit /= temperature;
+  for (TokenCandidate& c : candidates) c.logit /= temperature;
 }
 
 // Inverse-CDF draw from the softmax of the candidates.
@@ -228,11 +301,11 @@ inline int32_t draw_from_softmax(CandidateList& candidates, Rng& rng) {
   const double total = candidates.softmax();
   const double target = rng.uniform_double() * total;
   double cumulative = 0.0;
-  for (const TokenCandidate& c : candidates.items) {
+  for (const TokenCandidate& c : candidates) {
     cumulative += c.prob;
     if (target < cumulative) return c.id;
   }
-  return candidates.items.back().id;  // unreachable up to rounding
+  return candidates[candidates.size() - 1].id;  // unreachable up to rounding
 }
 
 class Sampler {
@@ -241,8 +314,12 @@ class Sampler {
       : params_(std::move(params)),
         n_vocab_(n_vocab),
         history_(check_params(params_, n_vocab), n_vocab),
-        rng_(params_.seed) {
-    candidates_.items.reserve(static_cast<size_t>(n_vocab_));
+        rng_(params_.seed),
+        candidates_(static_cast<size_t>(n_vocab_)) {
+    if (!params_.logit_bias.empty()) {
+      bias_by_token_.assign(static_cast<size_t>(n_vocab_), 0.0f);
+      for (const auto& [token, bias] : params_.logit_bias) bias_by_token_[static_cast<size_t>(token)] += bias;
+    }
   }
 
   // logits: (n_vocab). Returns the sampled token id; call accept() with the token that is
@@ -271,9 +348,9 @@ class Sampler {
     rng_.seed_with(params_.seed);
   }
 
-  // The candidates left by the last sample(), with the probabilities it drew from (for
-  // greedy sampling: every unbanned token, after penalties).
-  const std::vector<TokenCandidate>& candidates() const { return candidates_.items; }
+  // The candidates left by the last sample(), with the probabilities it drew from. After a
+  // greedy sample: every unbanned token with its penalised logit, and no probabilities.
+  const CandidateList& candidates() const { return candidates_; }
   const SamplerParams& params() const { return params_; }
   int32_t n_vocab() const { return n_vocab_; }
 
@@ -290,7 +367,8 @@ class Sampler {
     if (p.min_keep < 1) throw bad("min_keep", "must be >= 1, got " + std::to_string(p.min_keep));
     if (!(p.repeat_penalty > 0.0f && std::isfinite(p.repeat_penalty)))
       throw bad("repeat_penalty", "must be positive and finite, got " + std::to_string(p.repeat_penalty));
-    if (p.repeat_last_n < 0) throw bad("repeat_last_n", "must be >= 0, got " + std::to_string(p.repeat_last_n));
+    if (p.repeat_last_n < 0 || p.repeat_last_n > (1 << 24))
+      throw bad("repeat_last_n", "must be in [0, 2^24], got " + std::to_string(p.repeat_last_n));
     if (!std::isfinite(p.frequency_penalty)) throw bad("frequency_penalty", "must be finite");
     if (!std::isfinite(p.presence_penalty)) throw bad("presence_penalty", "must be finite");
     for (const auto& [token, bias] : p.logit_bias) {
@@ -305,20 +383,23 @@ class Sampler {
 
   // All tokens, in id order, with the bias added; banned (-inf) tokens are dropped.
   void load_candidates(const float* logits) {
-    candidates_.items.resize(static_cast<size_t>(n_vocab_));  // within capacity: no allocation
-    candidates_.n_sorted = 0;
-    for (int32_t id = 0; id < n_vocab_; ++id) candidates_.items[static_cast<size_t>(id)] = {id, logits[id], 0.0f};
-    for (const auto& [token, bias] : params_.logit_bias) candidates_.items[static_cast<size_t>(token)].logit += bias;
-    size_t write = 0;
-    for (const TokenCandidate& c : candidates_.items) {
-      if (std::isnan(c.logit) || c.logit == INFINITY)
-        throw InvalidArgument("Sampler::sample: logit of token " + std::to_string(c.id) + " is " +
-                              std::to_string(c.logit) + " (only finite values and -inf are allowed)");
-      if (c.logit == -INFINITY) continue;
-      candidates_.items[write++] = c;
+    TokenCandidate* out = candidates_.begin();  // capacity n_vocab
+    size_t n_loaded = 0;
+    for (int32_t id = 0; id < n_vocab_; ++id) {
+      float logit = logits[id];
+      if (std::isnan(logit) || logit == INFINITY)
+        throw InvalidArgument("Sampler::sample: logit of token " + std::to_string(id) + " is " + std::to_string(logit) +
+                              " (only finite values and -inf are allowed)");
+      if (!bias_by_token_.empty()) logit += bias_by_token_[static_cast<size_t>(id)];
+      if (logit == -INFINITY) continue;
+      // Field by field: an aggregate temporary costs a store-forwarding stall per token.
+      out[n_loaded].id = id;
+      out[n_loaded].logit = logit;
+      out[n_loaded].prob = 0.0f;
+      ++n_loaded;
     }
-    if (write == 0) throw InvalidArgument("Sampler::sample: every token is banned (all logits are -inf)");
-    candidates_.truncate(write);
+    if (n_loaded == 0) throw InvalidArgument("Sampler::sample: every token is banned (all logits are -inf)");
+    candidates_.assign_size(n_loaded);
   }
 
   void apply_stage(SamplerStage stage) {
@@ -337,8 +418,8 @@ class Sampler {
 
   // Candidates are in id order here, so a strict > keeps the lowest id among equal maxima.
   int32_t argmax() const {
-    const TokenCandidate* best = &candidates_.items[0];
-    for (const TokenCandidate& c : candidates_.items)
+    const TokenCandidate* best = candidates_.begin();
+    for (const TokenCandidate& c : candidates_)
       if (c.logit > best->logit) best = &c;
     return best->id;
   }
@@ -347,7 +428,8 @@ class Sampler {
   int32_t n_vocab_;
   TokenHistory history_;
   Rng rng_;
-  CandidateList candidates_;  // (n_vocab) capacity
+  CandidateList candidates_;           // (n_vocab) capacity
+  std::vector<float> bias_by_token_;  // (n_vocab) when there is a logit bias, else empty
 };
 
 }  // namespace llmpp::sampling
