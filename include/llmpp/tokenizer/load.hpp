@@ -8,7 +8,7 @@
 //   *.bin                                       llama2.c tokenizer.bin
 //   vocab.json (+ merges.txt beside it)         GPT-2 as published by OpenAI
 //   a folder                                    tokenizer.json, else tokenizer.model, else
-//                                               vocab.json + merges.txt, else tokenizer.bin; then
+//                                               vocab.json + merges.txt, else tokenizer.bin;
 //                                               tokenizer_config.json's add_bos_token,
 //                                               add_eos_token, bos_token, eos_token and
 //                                               chat_template override the file's values
@@ -28,28 +28,13 @@
 #include "llmpp/tokenizer/sentencepiece_model.hpp"
 #include "llmpp/tokenizer/spm.hpp"
 #include "llmpp/tokenizer/tokenizer.hpp"
+#include "llmpp/tokenizer/tokenizer_json.hpp"
 #include "llmpp/tokenizer/vocab.hpp"
 #include "llmpp/tokenizer/vocab_test_file.hpp"
-
-// tokenizer.json support lives in tokenizer_json.hpp (written alongside this file).
-#if __has_include("llmpp/tokenizer/tokenizer_json.hpp")
-#include "llmpp/tokenizer/tokenizer_json.hpp"
-#define LLMPP_TOKENIZER_HAS_JSON 1
-#else
-#define LLMPP_TOKENIZER_HAS_JSON 0
-#endif
 
 namespace llmpp::tokenizer {
 
 namespace detail {
-
-inline Tokenizer load_tokenizer_json_file(const std::string& path) {
-#if LLMPP_TOKENIZER_HAS_JSON
-  return load_tokenizer_json(path);
-#else
-  throw InvalidArgument(path + ": tokenizer.json support is not built in yet");
-#endif
-}
 
 // A token id stored in GGUF metadata; converters write u32 0xFFFFFFFF (or -1) for "none".
 inline int32_t gguf_token_id(const io::GGUFFile& gguf, const std::string& key, int32_t fallback) {
@@ -166,9 +151,10 @@ inline Tokenizer load_tokenizer(const std::string& source) {
   if (fs::is_directory(path, error)) {
     auto inside = [&](const char* name) { return (path / name).string(); };
     auto exists = [&](const char* name) { return fs::is_regular_file(path / name, error); };
+    // load_tokenizer_json reads tokenizer_config.json itself.
+    if (exists("tokenizer.json")) return load_tokenizer_json(inside("tokenizer.json"));
     std::optional<Tokenizer> tokenizer;
-    if (exists("tokenizer.json")) tokenizer.emplace(detail::load_tokenizer_json_file(inside("tokenizer.json")));
-    else if (exists("tokenizer.model")) tokenizer.emplace(load_sentencepiece_model(inside("tokenizer.model")));
+    if (exists("tokenizer.model")) tokenizer.emplace(load_sentencepiece_model(inside("tokenizer.model")));
     else if (exists("vocab.json") && exists("merges.txt")) tokenizer.emplace(load_gpt2_vocab_merges(inside("vocab.json"), inside("merges.txt")));
     else if (exists("tokenizer.bin")) tokenizer.emplace(load_llama2c_tokenizer(inside("tokenizer.bin")));
     else throw InvalidArgument(source + ": folder has no tokenizer.json, tokenizer.model, vocab.json + merges.txt or tokenizer.bin");
@@ -187,7 +173,7 @@ inline Tokenizer load_tokenizer(const std::string& source) {
     if (!fs::is_regular_file(merges, error)) throw InvalidArgument(source + ": GPT-2 vocab.json needs merges.txt in the same folder");
     return load_gpt2_vocab_merges(source, merges.string());
   }
-  if (extension == ".json") return detail::load_tokenizer_json_file(source);
+  if (extension == ".json") return load_tokenizer_json(source);
   if (extension == ".model") return load_sentencepiece_model(source);
   if (extension == ".bin") return load_llama2c_tokenizer(source);
   throw InvalidArgument(source + ": unknown tokenizer format (expected .gguf, tokenizer.json, .model, .bin, vocab.json or a folder)");
