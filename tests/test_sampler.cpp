@@ -129,8 +129,12 @@ TEST(SamplerStages, TopPKeepsTheSmallestNucleus) {
   for (const Case& c : {Case{0.4f, {2}}, Case{0.6f, {2, 1}}, Case{0.8f, {2, 1, 4}}, Case{0.9f, {2, 1, 4, 3}},
                         Case{0.99f, {2, 1, 4, 3, 0}}, Case{1.0f, {0, 1, 2, 3, 4}}}) {
     CandidateList list = candidates_of(logits_of(kFiveProbs));
-    apply_top_p(list, c.top_p, 1);
+    apply_top_p(list, c.top_p, 1);  // unsorted: quickselect
     EXPECT_EQ(ids_of(list), c.expected) << "top_p " << c.top_p;
+    CandidateList sorted = candidates_of(logits_of(kFiveProbs));
+    sorted.sort_prefix(5);  // as after top-k: a scan of the sorted list
+    apply_top_p(sorted, c.top_p, 1);
+    EXPECT_EQ(ids_of(sorted), c.expected) << "sorted, top_p " << c.top_p;
   }
   CandidateList list = candidates_of(logits_of(kFiveProbs));
   apply_top_p(list, 0.4f, 3);  // min_keep wins over the nucleus
