@@ -225,22 +225,25 @@ inline ModelConfig hf_config_from_json(const nlohmann::json& j, const std::strin
   return c;
 }
 
-// Reads `path` (a config.json, or a folder that holds one).
-inline ModelConfig hf_config_from_file(const std::string& path) {
-  std::string file = path;
-  if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "config.json").string();
+// Parses a JSON file; a syntax error is a FormatError at its byte offset.
+inline nlohmann::json load_json_file(const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw IoError(file, "cannot open");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
+    return nlohmann::json::parse(buffer.str());
   } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(file, "config.json", e.byte, std::string("not valid JSON: ") + e.what());
+    throw FormatError(file, std::filesystem::path(file).filename().string(), e.byte,
+                      std::string("not valid JSON: ") + e.what());
   }
-  return hf_config_from_json(j, file);
+}
+
+// Reads `path` (a config.json, or a folder that holds one).
+inline ModelConfig hf_config_from_file(const std::string& path) {
+  std::string file = path;
+  if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "config.json").string();
+  return hf_config_from_json(load_json_file(file), file);
 }
 
 }  // namespace llmpp::io
