@@ -103,6 +103,17 @@ inline void validate(const AttentionParams& p, int64_t n_tokens, int64_t pos0, c
   }
 }
 
+// Hints the hardware to bring n floats at x into the cache (GCC/Clang builtin; no-op elsewhere).
+inline void prefetch(const float* x, int64_t n) {
+#if defined(__GNUC__)
+  constexpr int64_t kFloatsPerLine = 64 / sizeof(float);
+  for (int64_t i = 0; i < n; i += kFloatsPerLine) __builtin_prefetch(x + i, 0, 2);
+#else
+  (void)x;
+  (void)n;
+#endif
+}
+
 // One work unit: the query heads [head_begin, head_end) of KV head kv_head, for the tokens
 // [token_begin, token_end) of the block. q: (n_tokens, n_heads, head_dim); out: (n_tokens,
 // n_heads * head_dim).
@@ -151,6 +162,13 @@ void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t 
     const int64_t slot0 = cache.slot(j0);
     const int n_keys = static_cast<int>(std::min<int64_t>({kKeyBlock, unit_last + 1 - j0, cache.capacity() - slot0}));
     const int64_t j_last = j0 + n_keys - 1;
+    if (j_last < unit_last) {
+      // Decode is bound by memory: ask for the next block while this one is computed.
+      const int64_t next_slot = cache.slot(j_last + 1);
+      const int64_t next_end = std::min(cache.capacity(), next_slot + kKeyBlock);
+      prefetch(keys + next_slot * head_dim, (next_end - next_slot) * head_dim);
+      prefetch(values + next_slot * head_dim, (next_end - next_slot) * head_dim);
+    }
     int n_active = 0;
     for (int r = 0; r < n_rows; ++r) {
       if (first_key[r] > j_last || last_key[r] < j0) continue;

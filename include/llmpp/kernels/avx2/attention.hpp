@@ -50,48 +50,101 @@ inline __m256 exp256(__m256 x) {
   return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(exponent)), keep);
 }
 
+// scores[r][j] = scale * (q[r] · keys[j]) for kRows query rows (1 or 2) and all n_keys keys.
+// 8 / kRows keys at a time, so the kRows x 8 / kRows dot products fill 8 accumulators and
+// each key load feeds kRows FMAs; sum8 then leaves row r's dots in lanes r * 8 / kRows on.
+template <int kRows>
+void score_rows(const float* const* q, const float* keys, int n_keys, int head_dim, float scale, float* scores,
+                int score_stride) {
+  constexpr int kKeys = 8 / kRows;
+  const int head_dim_vec = head_dim & ~7;
+  int j = 0;
+  for (; j + kKeys <= n_keys; j += kKeys) {
+    const float* key = keys + static_cast<int64_t>(j) * head_dim;  // (kKeys, head_dim)
+    __m256 acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+    for (int d = 0; d < head_dim_vec; d += 8) {
+      __m256 qv[kRows];
+      for (int r = 0; r < kRows; ++r) qv[r] = _mm256_loadu_ps(q[r] + d);
+      for (int k = 0; k < kKeys; ++k) {
+        const __m256 kv = _mm256_loadu_ps(key + k * head_dim + d);
+        for (int r = 0; r < kRows; ++r) acc[r * kKeys + k] = _mm256_fmadd_ps(qv[r], kv, acc[r * kKeys + k]);
+      }
+    }
+    alignas(32) float dots[8];  // (kRows, kKeys)
+    _mm256_store_ps(dots, _mm256_mul_ps(sum8(acc), _mm256_set1_ps(scale)));
+    for (int r = 0; r < kRows; ++r) {
+      for (int k = 0; k < kKeys; ++k) {
+        float tail = 0.0f;  // head_dim not a multiple of 8
+        for (int d = head_dim_vec; d < head_dim; ++d) tail += q[r][d] * key[k * head_dim + d];
+        scores[r * score_stride + j + k] = dots[r * kKeys + k] + scale * tail;
+      }
+    }
+  }
+  for (; j < n_keys; ++j) {
+    const float* key = keys + static_cast<int64_t>(j) * head_dim;
+    for (int r = 0; r < kRows; ++r) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int d = 0; d < head_dim_vec; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q[r] + d), _mm256_loadu_ps(key + d), acc);
+      float dot = hsum(acc);
+      for (int d = head_dim_vec; d < head_dim; ++d) dot += q[r][d] * key[d];
+      scores[r * score_stride + j] = scale * dot;
+    }
+  }
+}
+
+// acc[r] = correction[r] * acc[r] + sum_j probs[r][j] * values[j] for kRows rows (1 or 2):
+// 32 output dimensions per row stay in registers over the block, and each value load feeds
+// kRows FMAs.
+template <int kRows>
+void accumulate_rows(const float* probs, int prob_stride, const float* correction, const float* values, int n_keys,
+                     int head_dim, float* const* acc) {
+  int d = 0;
+  for (; d + 32 <= head_dim; d += 32) {
+    __m256 a[kRows][4];
+    for (int r = 0; r < kRows; ++r) {
+      const __m256 c = _mm256_set1_ps(correction[r]);
+      for (int i = 0; i < 4; ++i) a[r][i] = _mm256_mul_ps(_mm256_loadu_ps(acc[r] + d + 8 * i), c);
+    }
+    for (int j = 0; j < n_keys; ++j) {
+      const float* value = values + static_cast<int64_t>(j) * head_dim + d;
+      __m256 v[4];
+      for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(value + 8 * i);
+      for (int r = 0; r < kRows; ++r) {
+        const __m256 p = _mm256_broadcast_ss(probs + r * prob_stride + j);
+        for (int i = 0; i < 4; ++i) a[r][i] = _mm256_fmadd_ps(p, v[i], a[r][i]);
+      }
+    }
+    for (int r = 0; r < kRows; ++r)
+      for (int i = 0; i < 4; ++i) _mm256_storeu_ps(acc[r] + d + 8 * i, a[r][i]);
+  }
+  for (; d + 8 <= head_dim; d += 8) {
+    for (int r = 0; r < kRows; ++r) {
+      __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc[r] + d), _mm256_set1_ps(correction[r]));
+      for (int j = 0; j < n_keys; ++j)
+        a = _mm256_fmadd_ps(_mm256_broadcast_ss(probs + r * prob_stride + j),
+                            _mm256_loadu_ps(values + static_cast<int64_t>(j) * head_dim + d), a);
+      _mm256_storeu_ps(acc[r] + d, a);
+    }
+  }
+  for (; d < head_dim; ++d) {
+    for (int r = 0; r < kRows; ++r) {
+      float a = acc[r][d] * correction[r];
+      for (int j = 0; j < n_keys; ++j) a += probs[r * prob_stride + j] * values[static_cast<int64_t>(j) * head_dim + d];
+      acc[r][d] = a;
+    }
+  }
+}
+
 struct AttentionOps {
   // scores (n_rows, score_stride): scores[r][j] = scale * (q_rows[r] · keys[j]).
-  // Eight keys at a time: they stay in L1 while every query row of the block uses them.
+  // keys: (n_keys, head_dim). Rows go in pairs that share every key load.
   static void scores(const float* const* q_rows, int n_rows, const float* keys, int n_keys, int head_dim,
                      float scale, float* scores, int score_stride) {
-    const int head_dim_vec = head_dim & ~7;
-    const __m256 scale_v = _mm256_set1_ps(scale);
-    int j = 0;
-    for (; j + 8 <= n_keys; j += 8) {
-      const float* key = keys + static_cast<int64_t>(j) * head_dim;  // (8, head_dim)
-      for (int r = 0; r < n_rows; ++r) {
-        const float* q = q_rows[r];
-        __m256 acc[8];
-        for (int k = 0; k < 8; ++k) acc[k] = _mm256_setzero_ps();
-        for (int d = 0; d < head_dim_vec; d += 8) {
-          const __m256 qv = _mm256_loadu_ps(q + d);
-          for (int k = 0; k < 8; ++k) acc[k] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(key + k * head_dim + d), acc[k]);
-        }
-        __m256 dots = sum8(acc);
-        if (head_dim_vec < head_dim) {
-          alignas(32) float tail[8];
-          for (int k = 0; k < 8; ++k) {
-            float s = 0.0f;
-            for (int d = head_dim_vec; d < head_dim; ++d) s += q[d] * key[k * head_dim + d];
-            tail[k] = s;
-          }
-          dots = _mm256_add_ps(dots, _mm256_load_ps(tail));
-        }
-        _mm256_storeu_ps(scores + r * score_stride + j, _mm256_mul_ps(dots, scale_v));
-      }
-    }
-    for (; j < n_keys; ++j) {
-      const float* key = keys + static_cast<int64_t>(j) * head_dim;
-      for (int r = 0; r < n_rows; ++r) {
-        const float* q = q_rows[r];
-        __m256 acc = _mm256_setzero_ps();
-        for (int d = 0; d < head_dim_vec; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(key + d), acc);
-        float dot = hsum(acc);
-        for (int d = head_dim_vec; d < head_dim; ++d) dot += q[d] * key[d];
-        scores[r * score_stride + j] = scale * dot;
-      }
-    }
+    int r = 0;
+    for (; r + 2 <= n_rows; r += 2)
+      score_rows<2>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride);
+    if (r < n_rows) score_rows<1>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride);
   }
 
   // x[j] = exp(x[j] - max) for j < n (a masked -inf becomes 0); returns their sum.
@@ -117,42 +170,14 @@ struct AttentionOps {
   }
 
   // acc_rows[r] = correction[r] * acc_rows[r] + sum_j probs[r][j] * values[j].
-  // 32 output dimensions stay in registers over the whole block of values.
+  // probs: (n_rows, prob_stride); values: (n_keys, head_dim). Rows go in pairs.
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction,
                          const float* values, int n_keys, int head_dim, float* const* acc_rows) {
-    for (int r = 0; r < n_rows; ++r) {
-      float* acc = acc_rows[r];
-      const float* p = probs + r * prob_stride;
-      const __m256 c = _mm256_set1_ps(correction[r]);
-      int d = 0;
-      for (; d + 32 <= head_dim; d += 32) {
-        __m256 a0 = _mm256_mul_ps(_mm256_loadu_ps(acc + d), c), a1 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 8), c);
-        __m256 a2 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 16), c), a3 = _mm256_mul_ps(_mm256_loadu_ps(acc + d + 24), c);
-        for (int j = 0; j < n_keys; ++j) {
-          const __m256 pj = _mm256_broadcast_ss(p + j);
-          const float* value = values + static_cast<int64_t>(j) * head_dim + d;
-          a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(value), a0);
-          a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(value + 8), a1);
-          a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(value + 16), a2);
-          a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(value + 24), a3);
-        }
-        _mm256_storeu_ps(acc + d, a0);
-        _mm256_storeu_ps(acc + d + 8, a1);
-        _mm256_storeu_ps(acc + d + 16, a2);
-        _mm256_storeu_ps(acc + d + 24, a3);
-      }
-      for (; d + 8 <= head_dim; d += 8) {
-        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc + d), c);
-        for (int j = 0; j < n_keys; ++j)
-          a = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), _mm256_loadu_ps(values + static_cast<int64_t>(j) * head_dim + d), a);
-        _mm256_storeu_ps(acc + d, a);
-      }
-      for (; d < head_dim; ++d) {
-        float a = acc[d] * correction[r];
-        for (int j = 0; j < n_keys; ++j) a += p[j] * values[static_cast<int64_t>(j) * head_dim + d];
-        acc[d] = a;
-      }
-    }
+    int r = 0;
+    for (; r + 2 <= n_rows; r += 2)
+      accumulate_rows<2>(probs + r * prob_stride, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r);
+    if (r < n_rows)
+      accumulate_rows<1>(probs + r * prob_stride, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r);
   }
 };
 

@@ -1,0 +1,128 @@
+// Attention over an fp32 KV cache at a Llama-3-8B-like shape: 32 query heads, 8 KV heads,
+// head_dim 128.
+//  - Decode: one token attending to 512 or 4096 cached tokens. Memory bound, so the figure
+//    is bytes of K/V read per second and its ratio to the machine's read bandwidth
+//    (bench::measure_read_bandwidth, same run, same thread count).
+//  - Prefill: 512 tokens attending causally to themselves, in GFLOP/s and as a ratio to the
+//    FMA peak (bench::measure_fma_peak).
+// Run: bench_attention --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "llmpp/layers/attention.hpp"
+
+namespace {
+
+using llmpp::ThreadPool;
+using llmpp::layers::AttentionParams;
+using llmpp::layers::KVCache;
+
+constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128;
+
+ThreadPool& pool_of(int n_threads) {
+  static std::map<int, std::unique_ptr<ThreadPool>> pools;
+  auto& pool = pools[n_threads];
+  if (!pool) pool = std::make_unique<ThreadPool>(n_threads);
+  return *pool;
+}
+
+// Ceilings are measured once per thread count and reused by every benchmark.
+double read_bandwidth(int n_threads) {
+  static std::map<int, double> measured;
+  auto it = measured.find(n_threads);
+  if (it == measured.end()) it = measured.emplace(n_threads, llmpp::bench::measure_read_bandwidth(pool_of(n_threads))).first;
+  return it->second;
+}
+double fma_peak(int n_threads) {
+  static std::map<int, double> measured;
+  auto it = measured.find(n_threads);
+  if (it == measured.end()) it = measured.emplace(n_threads, llmpp::bench::measure_fma_peak(pool_of(n_threads))).first;
+  return it->second;
+}
+
+std::vector<float> random_vector(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(n);
+  for (float& e : x) e = normal(rng);
+  return x;
+}
+
+AttentionParams params() {
+  AttentionParams p;
+  p.n_heads = kHeads;
+  p.n_kv_heads = kKvHeads;
+  p.head_dim = kHeadDim;
+  return p;
+}
+
+// A cache holding n_tokens random tokens, stored but not committed.
+KVCache filled_cache(int64_t n_tokens) {
+  KVCache cache(1, kKvHeads, kHeadDim, static_cast<int>(n_tokens), 0, static_cast<int>(n_tokens));
+  const std::vector<float> k = random_vector(static_cast<size_t>(n_tokens) * kKvHeads * kHeadDim, 1);
+  const std::vector<float> v = random_vector(static_cast<size_t>(n_tokens) * kKvHeads * kHeadDim, 2);
+  cache.store(0, k.data(), v.data(), n_tokens);
+  return cache;
+}
+
+// args: context length, threads
+void BM_DecodeAttention(benchmark::State& state) {
+  const int64_t n_ctx = state.range(0);
+  const int n_threads = static_cast<int>(state.range(1));
+  const double bandwidth = read_bandwidth(n_threads);
+  ThreadPool& pool = pool_of(n_threads);
+  const KVCache cache = filled_cache(n_ctx);
+  const std::vector<float> q = random_vector(kHeads * kHeadDim, 3);  // (1, n_heads, head_dim)
+  std::vector<float> out(kHeads * kHeadDim);
+  const AttentionParams p = params();
+  const double kv_bytes = 2.0 * kKvHeads * static_cast<double>(n_ctx) * kHeadDim * KVCache::element_bytes();
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    llmpp::layers::attention(p, q.data(), 1, n_ctx - 1, cache, 0, out.data(), &pool);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double kv_bytes_per_second = kv_bytes * static_cast<double>(state.iterations()) / seconds;
+  state.counters["kv_GB/s"] = kv_bytes_per_second / 1e9;
+  state.counters["read_bw_GB/s"] = bandwidth / 1e9;
+  state.counters["of_bw"] = kv_bytes_per_second / bandwidth;
+}
+
+// args: prompt length, threads
+void BM_PrefillAttention(benchmark::State& state) {
+  const int64_t n_tokens = state.range(0);
+  const int n_threads = static_cast<int>(state.range(1));
+  const double peak = fma_peak(n_threads);
+  ThreadPool& pool = pool_of(n_threads);
+  const KVCache cache = filled_cache(n_tokens);
+  const std::vector<float> q = random_vector(static_cast<size_t>(n_tokens) * kHeads * kHeadDim, 3);
+  std::vector<float> out(q.size());
+  const AttentionParams p = params();
+  // Causal: n (n + 1) / 2 query-key pairs per head, 2 FLOPs per dimension for q·k and 2 for p v.
+  const double flops = 4.0 * kHeads * kHeadDim * static_cast<double>(n_tokens) * static_cast<double>(n_tokens + 1) / 2;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    llmpp::layers::attention(p, q.data(), n_tokens, 0, cache, 0, out.data(), &pool);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double flops_per_second = flops * static_cast<double>(state.iterations()) / seconds;
+  state.counters["GFLOP/s"] = flops_per_second / 1e9;
+  state.counters["peak_GFLOP/s"] = peak / 1e9;
+  state.counters["of_peak"] = flops_per_second / peak;
+}
+
+BENCHMARK(BM_DecodeAttention)->ArgNames({"ctx", "threads"})->ArgsProduct({{512, 4096}, {1, 2}})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_PrefillAttention)->ArgNames({"tokens", "threads"})->ArgsProduct({{512}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
