@@ -159,6 +159,9 @@ TEST(StreamingDecoder, HoldsMultiByteCharactersUntilComplete) {
   EXPECT_EQ(stream.push(byte_token(0xA9)), "\xC3\xA9");
   EXPECT_EQ(stream.push(2), "");  // EOS skipped
   EXPECT_EQ(stream.flush(), "");
+  // Without BOS the stream is a continuation: its first space is real.
+  EXPECT_EQ(stream.push(kSpaceId), " ");
+  EXPECT_EQ(stream.push(letter('b')), "b");
 }
 
 TEST(StreamingDecoder, ReplacesInvalidBytesOnceProven) {

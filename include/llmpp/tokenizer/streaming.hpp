@@ -8,6 +8,11 @@
 // "substitution of maximal subparts" practice) as soon as it is proven invalid — that is,
 // when the byte that breaks it arrives, never earlier. flush() replaces a trailing incomplete
 // sequence by U+FFFD.
+//
+// Leading space: unlike decode(), which treats its ids as a whole text, a stream may be a
+// continuation, so the dummy prefix's space is dropped only from the piece right after BOS
+// (as llama2.c prints). Push the prompt's ids too (with or without printing them) so that
+// the first generated piece is treated right.
 #pragma once
 
 #include <cstdint>
@@ -76,7 +81,9 @@ inline size_t append_valid_utf8(std::string_view bytes, bool final, std::string&
 class StreamingDecoder {
  public:
   explicit StreamingDecoder(const Tokenizer& tokenizer, bool skip_special = true)
-      : tokenizer_(tokenizer), skip_special_(skip_special) {}
+      : tokenizer_(tokenizer), skip_special_(skip_special) {
+    state_.at_text_start = false;
+  }
 
   // Feeds one id and returns the text it completes (possibly empty).
   std::string push(int32_t id) {
@@ -88,12 +95,12 @@ class StreamingDecoder {
   }
 
   // Returns the held-back bytes of an unfinished character as U+FFFD and starts afresh for
-  // the next message (the dummy-prefix state resets too).
+  // the next message.
   std::string flush() {
     std::string text;
     append_valid_utf8(pending_, true, text);
     pending_.clear();
-    state_ = DecodeState{};
+    state_.at_text_start = false;
     return text;
   }
 

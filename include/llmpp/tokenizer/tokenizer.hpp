@@ -46,7 +46,9 @@ struct TokenizerOverrides {
 
 // Decode state carried from token to token (see Tokenizer::append_piece).
 struct DecodeState {
-  bool at_text_start = true;  // no text piece emitted yet (BOS and skipped specials do not count)
+  // The next text piece starts the text: SPM drops its leading space (the dummy prefix).
+  // True at the start of decode() and after BOS; special tokens leave it alone.
+  bool at_text_start = true;
 };
 
 class Tokenizer {
@@ -54,7 +56,7 @@ class Tokenizer {
   Tokenizer(Vocab vocab, std::unique_ptr<SegmentEncoder> encoder, TokenizerOptions options)
       : vocab_(std::move(vocab)), encoder_(std::move(encoder)), options_(std::move(options)) {
     if (!encoder_) throw InvalidArgument("Tokenizer: null segment encoder");
-    if (vocab_.token_to_id.size() == 0 && !vocab_.tokens.empty()) vocab_.build_index("tokenizer");
+    if (vocab_.token_to_id.empty() && !vocab_.tokens.empty()) vocab_.build_index("tokenizer");
     added_index_.assign(vocab_.tokens.size(), -1);
     is_special_.assign(vocab_.tokens.size(), 0);
     for (int32_t id = 0; id < vocab_.size(); ++id) is_special_[id] = vocab_.type(id) == TokenType::control;
@@ -117,9 +119,10 @@ class Tokenizer {
   // Appends the bytes of token `id` to `out`, one step of decode (StreamingDecoder uses it).
   void append_piece(int32_t id, bool skip_special, DecodeState& state, std::string& out) const {
     check_id(id);
+    if (id == vocab_.bos_id) state.at_text_start = true;
     if (is_special_[id]) {
       if (!skip_special) out += token_to_piece(id);
-      return;  // BOS and friends leave the dummy-prefix state alone
+      return;
     }
     std::string piece = token_to_piece(id);
     if (piece.empty()) return;
