@@ -154,19 +154,42 @@ inline size_t llama3(const DecodedText& text, size_t i, size_t max_digits) {
   return trailing_space(text, i);
 }
 
-// A set of code points: explicit ranges plus whole categories and/or \s.
+// A set of code points: explicit ranges plus whole categories and/or \s. Call finalize()
+// after filling it.
 struct CharSet {
-  std::vector<std::pair<uint32_t, uint32_t>> ranges;  // inclusive
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;  // inclusive; sorted and disjoint after finalize()
   uint8_t category_mask = 0;                          // bit (1 << UnicodeCategory)
   bool white_space = false;
+  uint64_t ascii[2] = {0, 0};                         // membership of U+0000..U+007F, after finalize()
+
+  void finalize() {
+    std::sort(ranges.begin(), ranges.end());
+    std::vector<std::pair<uint32_t, uint32_t>> merged;
+    for (const auto& range : ranges) {
+      if (!merged.empty() && range.first <= merged.back().second + 1) merged.back().second = std::max(merged.back().second, range.second);
+      else merged.push_back(range);
+    }
+    ranges.swap(merged);
+    ascii[0] = ascii[1] = 0;
+    for (uint32_t code_point = 0; code_point < 0x80; ++code_point)
+      if (contains_slow(code_point, unicode_category(code_point), is_white_space(code_point)))
+        ascii[code_point >> 6] |= uint64_t{1} << (code_point & 63);
+  }
 
   bool contains(const DecodedText& text, size_t i) const {
-    if (white_space && text.is_space(i)) return true;
-    if (category_mask & (1u << static_cast<unsigned>(text.category(i)))) return true;
     const uint32_t code_point = text.code_point(i);
-    for (const auto& [first, last] : ranges)
-      if (code_point >= first && code_point <= last) return true;
-    return false;
+    if (code_point < 0x80) return (ascii[code_point >> 6] >> (code_point & 63)) & 1;
+    return contains_slow(code_point, text.category(i), text.is_space(i));
+  }
+
+ private:
+  bool contains_slow(uint32_t code_point, UnicodeCategory category, bool is_space) const {
+    if (white_space && is_space) return true;
+    if (category_mask & (1u << static_cast<unsigned>(category))) return true;
+    // The first range that ends at or after code_point.
+    const auto it = std::lower_bound(ranges.begin(), ranges.end(), code_point,
+                                     [](const std::pair<uint32_t, uint32_t>& range, uint32_t value) { return range.second < value; });
+    return it != ranges.end() && it->first <= code_point;
   }
 };
 
@@ -331,6 +354,7 @@ class SplitPattern {
       run.end_anchor = true;
       ++offset;
     }
+    run.atom.finalize();
     return offset == regex.size();
   }
 

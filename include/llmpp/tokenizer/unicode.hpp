@@ -75,7 +75,7 @@ inline void append_utf8(uint32_t code_point, std::string& out) {
 }
 
 // General category group of `code_point`, by binary search over the generated ranges.
-inline UnicodeCategory unicode_category(uint32_t code_point) {
+inline UnicodeCategory unicode_category_search(uint32_t code_point) {
   if (code_point > 0x10FFFF) return UnicodeCategory::other;  // includes invalid bytes
   const auto* ranges = unicode_tables::category_ranges;
   size_t low = 0, high = std::size(unicode_tables::category_ranges);  // answer in [low, high)
@@ -84,6 +84,18 @@ inline UnicodeCategory unicode_category(uint32_t code_point) {
     if (ranges[middle].first <= code_point) low = middle; else high = middle;
   }
   return ranges[low].category;
+}
+
+// The same, with a table for ASCII, which dominates most text.
+inline UnicodeCategory unicode_category(uint32_t code_point) {
+  struct AsciiTable {
+    UnicodeCategory category[0x80];
+    AsciiTable() {
+      for (uint32_t c = 0; c < 0x80; ++c) category[c] = unicode_category_search(c);
+    }
+  };
+  static const AsciiTable ascii;
+  return code_point < 0x80 ? ascii.category[code_point] : unicode_category_search(code_point);
 }
 
 // \s: the White_Space property.
