@@ -146,11 +146,16 @@ class SafetensorsFile {
       index_[name] = tensors_.size();
       tensors_.push_back(std::move(t));
     }
+    // Sorted by start, each range must begin after the furthest end so far (not only the
+    // previous range's end: an empty or small range may sit inside a large one).
     std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
-    for (size_t i = 1; i < ranges.size(); ++i)
-      if (ranges[i].begin < ranges[i - 1].end && ranges[i].end > ranges[i].begin)
+    size_t furthest = 0;
+    for (size_t i = 1; i < ranges.size(); ++i) {
+      if (ranges[i].begin < ranges[furthest].end && ranges[i].end > ranges[i].begin)
         throw FormatError(file, ranges[i].name, data_start + ranges[i].begin,
-                          "data overlaps tensor '" + ranges[i - 1].name + "'");
+                          "data overlaps tensor '" + ranges[furthest].name + "'");
+      if (ranges[i].end > ranges[furthest].end) furthest = i;
+    }
   }
 
   MappedFile map_;
