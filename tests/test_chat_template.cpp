@@ -44,11 +44,14 @@ TEST(ChatTemplate, MatchesJinjaRenderingOfTheRealTemplates) {
   for (const auto& c : manifest()["cases"]) {
     const std::string name = c["template"];
     const auto& info = manifest()["templates"][name];
+    ChatOptions options;
+    if (c.contains("enable_thinking")) options.enable_thinking = c["enable_thinking"].get<bool>();
     const std::string label = name + " / " + c["conversation"].get<std::string>() +
-                              (c["add_generation_prompt"].get<bool>() ? "" : " / no generation prompt");
+                              (c["add_generation_prompt"].get<bool>() ? "" : " / no generation prompt") +
+                              (options.enable_thinking ? "" : " / enable_thinking=false");
     const auto render = [&] {
       return render_chat(chat_template_from_name(name), conversation(c["conversation"]),
-                         c["add_generation_prompt"].get<bool>(), info["bos_token"], info["eos_token"]);
+                         c["add_generation_prompt"].get<bool>(), info["bos_token"], info["eos_token"], options);
     };
     if (c.contains("raises")) {
       EXPECT_THROW(render(), InvalidArgument) << label << ": jinja raised '" << c["raises"].get<std::string>() << "'";

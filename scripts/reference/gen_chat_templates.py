@@ -15,6 +15,7 @@ alternation) the manifest records the error instead of an output, and the C++ re
 throw too. add_generation_prompt=False is rendered for one conversation per template, except
 for llama3: that (original Meta-Llama-3-Instruct) template appends the assistant header
 unconditionally, while the C++ renderer honours the flag as Meta's later template does.
+Qwen3 is also rendered once with enable_thinking=False (otherwise the variable is unset).
 
 Needs only python3-jinja2 (Debian package). Run from anywhere:
     python3 scripts/reference/gen_chat_templates.py
@@ -121,18 +122,23 @@ def main():
     for name, (source, bos, eos, where) in templates.items():
         manifest["templates"][name] = {"source": where, "bos_token": bos, "eos_token": eos}
         compiled = env.from_string(source)
-        runs = [(conversation, True) for conversation in CONVERSATIONS]
+        # (conversation, add_generation_prompt, extra template variables)
+        runs = [(conversation, True, {}) for conversation in CONVERSATIONS]
         if name in NO_GENERATION_PROMPT_CONVERSATION:
-            runs.append((NO_GENERATION_PROMPT_CONVERSATION[name], False))
-        for conversation, add_generation_prompt in runs:
+            runs.append((NO_GENERATION_PROMPT_CONVERSATION[name], False, {}))
+        if name == "qwen3":
+            runs.append(("system_user_assistant_user", True, {"enable_thinking": False}))
+        for conversation, add_generation_prompt, extra in runs:
             case = {"template": name, "conversation": conversation, "add_generation_prompt": add_generation_prompt}
+            case.update(extra)
             try:
                 text = compiled.render(messages=CONVERSATIONS[conversation], add_generation_prompt=add_generation_prompt,
-                                       bos_token=bos, eos_token=eos)
+                                       bos_token=bos, eos_token=eos, **extra)
             except jinja2.exceptions.TemplateError as error:
                 case["raises"] = str(error)
             else:
                 suffix = "" if add_generation_prompt else "__no_generation_prompt"
+                suffix += "__no_thinking" if extra.get("enable_thinking") is False else ""
                 file_name = f"{name}__{conversation}{suffix}.txt"
                 with open(os.path.join(OUT_DIR, file_name), "w", encoding="utf-8", newline="") as f:
                     f.write(text)

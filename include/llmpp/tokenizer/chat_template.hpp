@@ -23,6 +23,12 @@ struct ChatMessage {
   std::string role, content;  // role: "system", "user", "assistant" (Qwen3 also "tool")
 };
 
+struct ChatOptions {
+  // Qwen3: false pre-fills an empty <think></think> after the generation prompt, so the model
+  // answers without reasoning (the template's enable_thinking=False). Other families ignore it.
+  bool enable_thinking = true;
+};
+
 enum class ChatTemplateKind {
   Llama2,   // [INST] <<SYS>> ... [/INST], meta-llama/Llama-2-*-chat
   Llama3,   // <|start_header_id|>role<|end_header_id|>, Meta-Llama-3-*-Instruct
@@ -227,7 +233,8 @@ inline void render_chatml(const std::vector<ChatMessage>& messages, bool add_gen
 // Qwen3: ChatML, but an assistant turn's "<think>...</think>" reasoning is dropped before
 // the last user query and kept (as a normalised <think> block) after it, where the model is
 // in the middle of a tool-calling sequence. Tool results are grouped into one user turn.
-inline void render_qwen3(const std::vector<ChatMessage>& messages, bool add_generation_prompt, std::string& out) {
+inline void render_qwen3(const std::vector<ChatMessage>& messages, bool add_generation_prompt, bool enable_thinking,
+                         std::string& out) {
   const size_t n_messages = messages.size();
   if (messages[0].role == "system") out += "<|im_start|>system\n" + messages[0].content + "<|im_end|>\n";
 
@@ -275,8 +282,10 @@ inline void render_qwen3(const std::vector<ChatMessage>& messages, bool add_gene
       if (is_last || messages[i + 1].role != "tool") out += "<|im_end|>\n";
     }  // the template drops any other role
   }
-  // enable_thinking left unset: no empty <think></think> is pre-filled.
-  if (add_generation_prompt) out += "<|im_start|>assistant\n";
+  if (add_generation_prompt) {
+    out += "<|im_start|>assistant\n";
+    if (!enable_thinking) out += "<think>\n\n</think>\n\n";
+  }
 }
 
 // Phi-3.5-mini-instruct: an empty system message and unknown roles are dropped.
@@ -315,7 +324,8 @@ inline void render_gemma(const std::vector<ChatMessage>& messages, bool add_gene
 // assistant's next turn (Llama 2 and Mistral have none: their prompt ends with [/INST]).
 // bos_token / eos_token are the model's strings, e.g. "<s>" / "</s>".
 inline std::string render_chat(ChatTemplateKind kind, const std::vector<ChatMessage>& messages,
-                               bool add_generation_prompt, const std::string& bos_token, const std::string& eos_token) {
+                               bool add_generation_prompt, const std::string& bos_token, const std::string& eos_token,
+                               const ChatOptions& options = ChatOptions()) {
   if (messages.empty()) throw InvalidArgument(std::string("chat template ") + chat_template_name(kind) + ": no messages");
   std::string out;
   switch (kind) {
@@ -323,7 +333,9 @@ inline std::string render_chat(ChatTemplateKind kind, const std::vector<ChatMess
     case ChatTemplateKind::Llama3: detail::render_llama3(messages, add_generation_prompt, bos_token, out); break;
     case ChatTemplateKind::Mistral: detail::render_mistral(messages, bos_token, eos_token, out); break;
     case ChatTemplateKind::ChatML: detail::render_chatml(messages, add_generation_prompt, out); break;
-    case ChatTemplateKind::Qwen3: detail::render_qwen3(messages, add_generation_prompt, out); break;
+    case ChatTemplateKind::Qwen3:
+      detail::render_qwen3(messages, add_generation_prompt, options.enable_thinking, out);
+      break;
     case ChatTemplateKind::Phi3: detail::render_phi3(messages, add_generation_prompt, eos_token, out); break;
     case ChatTemplateKind::Gemma: detail::render_gemma(messages, add_generation_prompt, bos_token, out); break;
   }
