@@ -16,18 +16,20 @@
 
 namespace llmpp::layers {
 
-// x: (n_tokens, dim) += PE(positions[t]). The angle is computed in double: at position
-// 10^4 a float angle would already be off by ~1e-3 rad.
+// x: (n_tokens, dim) += PE(positions[t]). The angle is formed and reduced to [-π, π] in
+// double (at position 10^4 a float angle would already be off by ~1e-3 rad); only then
+// does float sin/cos take it.
 inline void add_sinusoidal_positions(float* x, int64_t n_tokens, int dim, const int32_t* positions) {
   if (dim <= 0 || dim % 2 != 0)
     throw InvalidArgument("add_sinusoidal_positions: dim must be positive and even, got " + std::to_string(dim));
+  constexpr double kTwoPi = 6.28318530717958647692;
   const double log_base = std::log(10000.0);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    float* row = x + t * dim;
-    for (int i = 0; i < dim / 2; ++i) {
-      const double angle = positions[t] * std::exp(-log_base * (2.0 * i) / dim);
-      row[2 * i] += static_cast<float>(std::sin(angle));
-      row[2 * i + 1] += static_cast<float>(std::cos(angle));
+  for (int i = 0; i < dim / 2; ++i) {
+    const double frequency = std::exp(-log_base * (2.0 * i) / dim);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float angle = static_cast<float>(std::remainder(positions[t] * frequency, kTwoPi));
+      x[t * dim + 2 * i] += std::sin(angle);
+      x[t * dim + 2 * i + 1] += std::cos(angle);
     }
   }
 }

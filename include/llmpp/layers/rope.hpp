@@ -117,11 +117,13 @@ class Rope {
     // Interleaved pairs (2i, 2i+1); half-split pairs (i, i + rope_dim/2).
     const int second_offset = layout_ == RopeLayout::interleaved ? 1 : n_pairs;
     const int pair_stride = layout_ == RopeLayout::interleaved ? 2 : 1;
+    const float attention_factor = static_cast<float>(attention_factor_);
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int i = 0; i < n_pairs; ++i) {
-        const double angle = positions[t] * inv_freq[i];
-        cos_p[i] = static_cast<float>(std::cos(angle) * attention_factor_);
-        sin_p[i] = static_cast<float>(std::sin(angle) * attention_factor_);
+        // Formed and reduced to [-π, π] in double, so float cos/sin stay accurate at any position.
+        const float angle = static_cast<float>(std::remainder(positions[t] * inv_freq[i], 2.0 * kPi));
+        cos_p[i] = std::cos(angle) * attention_factor;
+        sin_p[i] = std::sin(angle) * attention_factor;
       }
       for (int h = 0; h < n_heads; ++h) {
         float* head = x + (t * n_heads + h) * head_dim_;  // (head_dim)
