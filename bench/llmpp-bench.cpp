@@ -1,0 +1,229 @@
+// llmpp-bench: prompt processing (ppN) and text generation (tgN) speed, modelled on
+// llama-bench. Every tg figure is also given as a share of the machine's memory-bandwidth
+// ceiling measured in the same run: bytes of weights read per token × tokens/s ÷ bandwidth.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "llmpp/model/model.hpp"
+#include "synthetic_model.hpp"
+
+namespace {
+
+struct Args {
+  std::vector<std::string> models;      // paths
+  std::vector<std::string> synthetic;   // NAME:TYPE
+  std::vector<int> threads;
+  int n_prompt = 512;
+  int n_gen = 128;
+  int repetitions = 5;
+  std::string output = "md";
+};
+
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "llmpp-bench: error: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(item);
+  return out;
+}
+
+int to_int(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < 0 || v > 1 << 20) fail("invalid value '" + text + "' for " + flag);
+  return static_cast<int>(v);
+}
+
+Args parse_args(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail("missing value for " + flag);
+      return argv[++i];
+    };
+    if (flag == "-m") for (auto& m : split(value())) args.models.push_back(m);
+    else if (flag == "--synthetic") for (auto& s : split(value())) args.synthetic.push_back(s);
+    else if (flag == "-t") for (auto& t : split(value())) args.threads.push_back(to_int(flag, t));
+    else if (flag == "-p") args.n_prompt = to_int(flag, value());
+    else if (flag == "-n") args.n_gen = to_int(flag, value());
+    else if (flag == "-r") args.repetitions = std::max(1, to_int(flag, value()));
+    else if (flag == "-o") args.output = value();
+    else if (flag == "-h" || flag == "--help") {
+      std::printf(
+          "usage: llmpp-bench [-m PATH[,PATH]] [--synthetic NAME:TYPE[,...]] [-t N[,N]] [-p 512] [-n 128] [-r 5] "
+          "[-o md|json]\n  synthetic models: tinyllama-1.1b, llama2-7b, mistral-7b, moe-small\n"
+          "  types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q4_K_M\n");
+      std::exit(0);
+    } else fail("unknown flag '" + flag + "'");
+  }
+  if (args.models.empty() && args.synthetic.empty()) args.synthetic.push_back("tinyllama-1.1b:Q4_0");
+  if (args.threads.empty()) args.threads.push_back(llmpp::ThreadPool::default_threads());
+  if (args.output != "md" && args.output != "json") fail("-o takes md or json");
+  return args;
+}
+
+// Bytes of weights one decoded token reads: every matrix once (only the active experts of
+// a MoE layer), the output head, and one embedding row.
+uint64_t weight_bytes_per_token(const llmpp::Model& model) {
+  const llmpp::ModelConfig& c = model.config();
+  const llmpp::ModelWeights& w = model.weights();
+  uint64_t bytes = w.output.nbytes + w.token_embd.row_stride();
+  for (const llmpp::LayerWeights& layer : w.layers) {
+    bytes += layer.wq.nbytes + layer.wk.nbytes + layer.wv.nbytes + layer.wo.nbytes;
+    if (c.is_moe()) {
+      bytes += layer.moe.router.nbytes;
+      uint64_t experts = 0;
+      for (const auto& e : layer.moe.experts) experts += e.gate.nbytes + e.up.nbytes + e.down.nbytes;
+      bytes += experts / static_cast<uint64_t>(c.n_experts) * static_cast<uint64_t>(c.n_experts_per_tok);
+    } else {
+      bytes += layer.ffn.gate.nbytes + layer.ffn.up.nbytes + layer.ffn.down.nbytes;
+    }
+  }
+  return bytes;
+}
+
+uint64_t model_bytes(const llmpp::Model& model) {
+  uint64_t bytes = weight_bytes_per_token(model) - model.weights().token_embd.row_stride();
+  if (model.weights().output.data != model.weights().token_embd.data) bytes += model.weights().token_embd.nbytes;
+  return bytes;
+}
+
+struct Stat {
+  double mean = 0, stddev = 0;
+};
+Stat stats(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  for (double x : v) s.stddev += (x - s.mean) * (x - s.mean);
+  s.stddev = v.size() > 1 ? std::sqrt(s.stddev / static_cast<double>(v.size() - 1)) : 0.0;
+  return s;
+}
+
+struct Row {
+  std::string model, type;
+  double size_gib;
+  int threads;
+  std::string test;
+  Stat tokens_per_second;
+  double bandwidth_share;  // tg only; < 0 for pp
+};
+
+long peak_rss_kib() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse_args(argc, argv);
+  std::vector<Row> rows;
+  double bandwidth = 0, fma_peak = 0;
+  try {
+    {
+      llmpp::ThreadPool probe(*std::max_element(args.threads.begin(), args.threads.end()));
+      bandwidth = llmpp::bench::measure_read_bandwidth(probe);
+      fma_peak = llmpp::bench::measure_fma_peak(probe);
+    }
+    std::fprintf(stderr, "llmpp-bench: memory read bandwidth %.1f GB/s, FP32 FMA peak %.1f GFLOP/s (%d threads)\n",
+                 bandwidth / 1e9, fma_peak / 1e9, *std::max_element(args.threads.begin(), args.threads.end()));
+    std::vector<std::pair<std::string, std::string>> specs;  // (label, what)
+    for (const auto& m : args.models) specs.push_back({m, "file"});
+    for (const auto& s : args.synthetic) specs.push_back({s, "synthetic"});
+    for (const auto& [label, kind] : specs) {
+      std::shared_ptr<llmpp::Model> model =
+          kind == "file" ? llmpp::Model::load(label)
+                         : std::make_shared<llmpp::Model>(llmpp::bench::synthetic_model_files(label));
+      const llmpp::ModelConfig& c = model->config();
+      const uint64_t per_token = weight_bytes_per_token(*model);
+      const double size_gib = static_cast<double>(model_bytes(*model)) / (1u << 30);
+      const std::string type = kind == "file" ? std::string(llmpp::dtype_name(model->weights().layers[0].wq.type))
+                                              : label.substr(label.find(':') + 1);
+      std::mt19937 rng(1234);
+      std::vector<int32_t> tokens(static_cast<size_t>(std::max(args.n_prompt, 1)));
+      for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
+      std::vector<float> logits(static_cast<size_t>(c.n_vocab));
+      for (int n_threads : args.threads) {
+        llmpp::ThreadPool pool(n_threads);
+        llmpp::StateOptions options;
+        options.n_ctx = args.n_prompt + args.n_gen + 1;
+        options.max_block = std::max(1, args.n_prompt);
+        llmpp::InferenceState state = model->new_state(options);
+        if (args.n_prompt > 0) {
+          std::vector<double> speeds;
+          for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
+            state.cache.clear();
+            const auto start = std::chrono::steady_clock::now();
+            model->forward(state, tokens.data(), args.n_prompt, logits.data(), false, &pool);
+            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            if (r > 0) speeds.push_back(args.n_prompt / s);
+          }
+          const Stat st = stats(speeds);
+          rows.push_back({label, type, size_gib, n_threads, "pp" + std::to_string(args.n_prompt), st, -1.0});
+        }
+        if (args.n_gen > 0) {
+          std::vector<double> speeds;
+          for (int r = 0; r <= args.repetitions; ++r) {
+            state.cache.clear();
+            int32_t token = tokens[0];
+            const auto start = std::chrono::steady_clock::now();
+            for (int i = 0; i < args.n_gen; ++i) {
+              model->forward(state, &token, 1, logits.data(), false, &pool);
+              token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            }
+            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            if (r > 0) speeds.push_back(args.n_gen / s);
+          }
+          const Stat st = stats(speeds);
+          const double share = static_cast<double>(per_token) * st.mean / bandwidth;
+          rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), st, share});
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  const double rss_mib = static_cast<double>(peak_rss_kib()) / 1024.0;
+  if (args.output == "md") {
+    std::printf("| model | type | size GiB | threads | test | t/s | share of bandwidth ceiling |\n");
+    std::printf("|---|---|---:|---:|---|---:|---:|\n");
+    for (const Row& r : rows) {
+      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s |\n", r.model.c_str(), r.type.c_str(), r.size_gib,
+                  r.threads, r.test.c_str(), r.tokens_per_second.mean, r.tokens_per_second.stddev,
+                  r.bandwidth_share >= 0 ? (std::to_string(static_cast<int>(std::lround(r.bandwidth_share * 100))) + "%").c_str()
+                                         : "");
+    }
+    std::printf("\nmemory read bandwidth: %.1f GB/s; FP32 FMA peak: %.1f GFLOP/s; peak RSS: %.0f MiB\n",
+                bandwidth / 1e9, fma_peak / 1e9, rss_mib);
+  } else {
+    std::printf("{\n  \"bandwidth_gb_s\": %.3f,\n  \"fma_peak_gflop_s\": %.3f,\n  \"peak_rss_mib\": %.1f,\n  \"results\": [\n",
+                bandwidth / 1e9, fma_peak / 1e9, rss_mib);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& r = rows[i];
+      std::printf("    {\"model\": \"%s\", \"type\": \"%s\", \"size_gib\": %.3f, \"threads\": %d, \"test\": \"%s\", "
+                  "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"bandwidth_share\": %s}%s\n",
+                  r.model.c_str(), r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
+                  r.tokens_per_second.stddev, r.bandwidth_share >= 0 ? std::to_string(r.bandwidth_share).c_str() : "null",
+                  i + 1 < rows.size() ? "," : "");
+    }
+    std::printf("  ]\n}\n");
+  }
+  return 0;
+}
