@@ -192,35 +192,34 @@ class SpmEncoder : public SegmentEncoder {
   // but are not pieces get ids from n_vocab up, so that they can still merge. Looking pairs
   // up by id instead of hashing strings is what makes encoding fast.
   void build_merge_table() {
+    std::vector<std::pair<std::string, int32_t>> pieces(symbol_ids_.begin(), symbol_ids_.end());
+    // Pass 1: every character of every piece gets a symbol id.
     int32_t next_virtual_id = n_vocab_;
-    std::vector<std::string> pieces;
-    for (const auto& entry : symbol_ids_) pieces.push_back(entry.first);
-    for (const std::string& piece : pieces) {
-      for (size_t offset = 0; offset < piece.size();) {
-        size_t length = static_cast<size_t>(utf8_sequence_length(static_cast<uint8_t>(piece[offset])));
-        length = std::min(length, piece.size() - offset);
-        if (symbol_ids_.emplace(piece.substr(offset, length), next_virtual_id).second) ++next_virtual_id;
-        character_ids_.insert(character_key(std::string_view(piece).substr(offset, length)),
-                              symbol_ids_.at(piece.substr(offset, length)));
-        offset += length;
+    for (const auto& entry : pieces) {
+      const std::string& piece = entry.first;
+      for (size_t offset = 0, length = 0; offset < piece.size(); offset += length) {
+        length = utf8_character_length(piece, offset);
+        const std::string character = piece.substr(offset, length);
+        const int32_t character_id = symbol_ids_.emplace(character, next_virtual_id).first->second;
+        if (character_id == next_virtual_id) ++next_virtual_id;
+        character_ids_.insert(character_key(character), character_id);
+        if (length == 1 && static_cast<uint8_t>(character[0]) < 0x80) ascii_symbol_ids_[static_cast<uint8_t>(character[0])] = character_id;
       }
     }
-    for (const auto& [piece, id] : symbol_ids_) {
-      if (piece.size() == 1 && static_cast<uint8_t>(piece[0]) < 0x80) ascii_symbol_ids_[static_cast<uint8_t>(piece[0])] = id;
-      if (id >= n_vocab_) continue;
+    // Pass 2: which characters stand side by side, and which two symbols make each piece.
+    for (const auto& [piece, id] : pieces) {
       int32_t previous_character = -1;
-      for (size_t offset = 0; offset < piece.size();) {
-        const size_t length = std::min(static_cast<size_t>(utf8_sequence_length(static_cast<uint8_t>(piece[offset]))),
-                                       piece.size() - offset);
+      for (size_t offset = 0, length = 0; offset < piece.size(); offset += length) {
+        length = utf8_character_length(piece, offset);
         const int32_t character = symbol_ids_.at(piece.substr(offset, length));
-        if (previous_character >= 0) adjacent_.insert(IdPairMap::pair_key(previous_character, character), 1);
+        if (offset == 0) {
+          previous_character = character;
+          continue;
+        }
+        adjacent_.insert(IdPairMap::pair_key(previous_character, character), 1);
         previous_character = character;
-        offset += length;
-      }
-      for (size_t split = utf8_sequence_length(static_cast<uint8_t>(piece[0])); split < piece.size();
-           split += utf8_sequence_length(static_cast<uint8_t>(piece[split]))) {
-        const auto left = symbol_ids_.find(piece.substr(0, split));
-        const auto right = symbol_ids_.find(piece.substr(split));
+        const auto left = symbol_ids_.find(piece.substr(0, offset));
+        const auto right = symbol_ids_.find(piece.substr(offset));
         if (left != symbol_ids_.end() && right != symbol_ids_.end())
           merges_.insert(IdPairMap::pair_key(left->second, right->second), id);
       }
