@@ -13,6 +13,8 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+
+#include "llmpp/kernels/avx2/attention.hpp"  // hsum
 #endif
 
 #include "llmpp/core/error.hpp"
@@ -48,12 +50,6 @@ struct ScalarNormOps {
 
 #if defined(__AVX2__) && defined(__FMA__)
 struct Avx2NormOps {
-  static float hsum(__m256 a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
   static float sum(const float* x, int n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int i = 0;
@@ -61,7 +57,7 @@ struct Avx2NormOps {
       acc0 = _mm256_add_ps(acc0, _mm256_loadu_ps(x + i));
       acc1 = _mm256_add_ps(acc1, _mm256_loadu_ps(x + i + 8));
     }
-    float s = hsum(_mm256_add_ps(acc0, acc1));
+    float s = kernels::avx2::hsum(_mm256_add_ps(acc0, acc1));
     for (; i < n; ++i) s += x[i];
     return s;
   }
@@ -75,7 +71,7 @@ struct Avx2NormOps {
       acc0 = _mm256_fmadd_ps(d0, d0, acc0);
       acc1 = _mm256_fmadd_ps(d1, d1, acc1);
     }
-    float s = hsum(_mm256_add_ps(acc0, acc1));
+    float s = kernels::avx2::hsum(_mm256_add_ps(acc0, acc1));
     for (; i < n; ++i) s += (x[i] - center) * (x[i] - center);
     return s;
   }
