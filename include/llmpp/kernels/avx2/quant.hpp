@@ -106,6 +106,48 @@ inline float abs_max32(const float* x) {
   return horizontal_max(m);
 }
 
+// Q5_0 quants minus 16, as int8 in [-16, 15]: q - 16 is the low nibble when the fifth bit is
+// set, else low - 16 = low | 0xf0.
+inline __m256i unpack_q5_0(const uint8_t* qs, const uint8_t* qh) {
+  const __m256i missing_high = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(static_cast<char>(0xf0)));
+  return _mm256_or_si256(unpack_nibbles32(qs), missing_high);
+}
+
+// Q5_1 quants, unsigned in [0, 31].
+inline __m256i unpack_q5_1(const uint8_t* qs, const uint8_t* qh) {
+  return _mm256_or_si256(unpack_nibbles32(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+}
+
+// Chunk c of a Q4_K / Q5_K super-block: 32 bytes of nibbles -> elements 64c .. 64c + 31
+// (q_low) and 64c + 32 .. 64c + 63 (q_high). For Q5_K, `high_bits` holds qh shifted right by
+// 2c; bits 0 and 1 of each byte are the fifth bits of the two halves.
+template <bool kFifthBit>
+inline void unpack_k_chunk(const uint8_t* qs, int c, __m256i high_bits, __m256i& q_low, __m256i& q_high) {
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f), bit = _mm256_set1_epi8(1);
+  const __m256i packed = load256(qs + 32 * c);
+  q_low = _mm256_and_si256(packed, low_nibble);
+  q_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibble);
+  if (kFifthBit) {
+    q_low = _mm256_or_si256(q_low, _mm256_slli_epi16(_mm256_and_si256(high_bits, bit), 4));
+    q_high = _mm256_or_si256(q_high, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 1), bit), 4));
+  }
+}
+
+// Half h of a Q6_K super-block: q[k] = quants of elements 128h + 32k .. 128h + 32k + 31,
+// unsigned in [0, 63] (layout in scalar::unpack_quants_q6_k).
+inline void unpack_q6_k_half(const BlockQ6_K& b, int h, __m256i* q) {
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3);
+  const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32), qh = load256(b.qh + 32 * h);
+  const __m256i low[4] = {_mm256_and_si256(ql0, low_nibble), _mm256_and_si256(ql1, low_nibble),
+                          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_nibble),
+                          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_nibble)};
+  __m256i top = qh;
+  for (int k = 0; k < 4; ++k) {
+    q[k] = _mm256_or_si256(low[k], _mm256_slli_epi16(_mm256_and_si256(top, two_bits), 4));
+    top = _mm256_srli_epi16(top, 2);
+  }
+}
+
 // Scales of two 16-element halves for _mm256_madd_epi16 after maddubs: lanes 0-7 carry
 // elements 0-15, lanes 8-15 elements 16-31.
 inline __m256i scale_pair(int first, int second) {
@@ -205,9 +247,7 @@ inline float vec_dot(const BlockQ5_0* w, const BlockQ8_0* a, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 32; ++i) {
     const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
-    // q - 16 is q_low when the fifth bit is set, else q_low - 16 = q_low | 0xf0 as int8.
-    const __m256i missing_high = _mm256_andnot_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(static_cast<char>(0xf0)));
-    const __m256i q = _mm256_or_si256(unpack_nibbles32(w[i].qs), missing_high);  // [-16, 15]
+    const __m256i q = unpack_q5_0(w[i].qs, w[i].qh);
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(q, load256(a[i].qs))), acc);
   }
   return horizontal_sum(acc);
@@ -220,8 +260,7 @@ inline float vec_dot(const BlockQ5_1* w, const BlockQ8_1* a, int64_t n) {
   for (int64_t i = 0; i < n / 32; ++i) {
     min_terms += half(w[i].m) * half(a[i].s);
     const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
-    const __m256i high = _mm256_and_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(0x10));
-    const __m256i q = _mm256_or_si256(unpack_nibbles32(w[i].qs), high);  // [0, 31]
+    const __m256i q = unpack_q5_1(w[i].qs, w[i].qh);
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_i8(q, load256(a[i].qs))), acc);
   }
   return horizontal_sum(acc) + min_terms;
@@ -253,18 +292,11 @@ inline float vec_dot_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_b
   using namespace quant_simd;
   uint8_t scales[8], mins[8];
   scalar::unpack_scales_mins_k4(packed_scales, scales, mins);
-  const __m256i low_nibble = _mm256_set1_epi8(0x0f), bit = _mm256_set1_epi8(1);
   __m256i high_bits = kFifthBit ? load256(qh) : _mm256_setzero_si256();
   __m256i sum = _mm256_setzero_si256();
-  for (int c = 0; c < 4; ++c) {
-    const __m256i packed = load256(qs + 32 * c);
-    __m256i q_low = _mm256_and_si256(packed, low_nibble);
-    __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibble);
-    if (kFifthBit) {
-      q_low = _mm256_or_si256(q_low, _mm256_slli_epi16(_mm256_and_si256(high_bits, bit), 4));
-      q_high = _mm256_or_si256(q_high, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high_bits, 1), bit), 4));
-      high_bits = _mm256_srli_epi16(high_bits, 2);
-    }
+  for (int c = 0; c < 4; ++c, high_bits = _mm256_srli_epi16(high_bits, 2)) {
+    __m256i q_low, q_high;
+    unpack_k_chunk<kFifthBit>(qs, c, high_bits, q_low, q_high);
     const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(a.qs + 64 * c));
     const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(a.qs + 64 * c + 32));
     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_low, _mm256_set1_epi16(scales[2 * c])));
@@ -294,7 +326,6 @@ inline float vec_dot(const BlockQ5_K* w, const BlockQ8_K* a, int64_t n) {
 // q <= 63, so maddubs pairs stay within 2 * 63 * 128.
 inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
   using namespace quant_simd;
-  const __m256i low_nibble = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   float offset_terms = 0.0f;
   for (int64_t i = 0; i < n / 256; ++i) {
@@ -303,17 +334,8 @@ inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
     const int offset_sum = horizontal_sum(_mm256_madd_epi16(load256(a[i].bsums), scales16));
     __m256i sum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load256(w[i].ql + 64 * h), ql1 = load256(w[i].ql + 64 * h + 32);
-      const __m256i qh = load256(w[i].qh + 32 * h);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low_nibble), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low_nibble),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_nibble),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_nibble),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
-      };
+      __m256i q[4];
+      unpack_q6_k_half(w[i], h, q);
       for (int k = 0; k < 4; ++k) {
         const __m256i p = _mm256_maddubs_epi16(q[k], load256(a[i].qs + 128 * h + 32 * k));
         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1])));
@@ -387,38 +409,88 @@ inline void quantize_row_f16(const float* x, uint16_t* y, int64_t n) {
 
 using scalar::quantize_row_bf16;
 
-// 32 int8 lanes times a scale, stored as 32 floats.
-inline void store_scaled_i8(__m256i q, __m256 scale, __m256 offset, float* y) {
+// 32 int8 lanes to 32 floats, y = scale * q + offset; lanes 0-15 use (scale0, offset0),
+// lanes 16-31 (scale1, offset1).
+inline void store_scaled_i8(__m256i q, __m256 scale0, __m256 offset0, __m256 scale1, __m256 offset1, float* y) {
   const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
   const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
   for (int k = 0; k < 4; ++k)
-    _mm256_storeu_ps(y + 8 * k, _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k])), offset));
+    _mm256_storeu_ps(y + 8 * k, _mm256_fmadd_ps(k < 2 ? scale0 : scale1,
+                                                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k])),
+                                                k < 2 ? offset0 : offset1));
+}
+inline void store_scaled_i8(__m256i q, float scale, float offset, float* y) {
+  store_scaled_i8(q, _mm256_set1_ps(scale), _mm256_set1_ps(offset), _mm256_set1_ps(scale), _mm256_set1_ps(offset), y);
 }
 
 inline void dequantize_row(const BlockQ4_0* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n / 32; ++i, y += 32) {
-    const __m256i q = _mm256_sub_epi8(quant_simd::unpack_nibbles32(x[i].qs), _mm256_set1_epi8(8));
-    store_scaled_i8(q, _mm256_set1_ps(quant_simd::half(x[i].d)), _mm256_setzero_ps(), y);
-  }
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 32; ++i, y += 32)
+    store_scaled_i8(_mm256_sub_epi8(unpack_nibbles32(x[i].qs), _mm256_set1_epi8(8)), half(x[i].d), 0.0f, y);
+}
+
+inline void dequantize_row(const BlockQ4_1* x, float* y, int64_t n) {
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 32; ++i, y += 32)
+    store_scaled_i8(unpack_nibbles32(x[i].qs), half(x[i].d), half(x[i].m), y);
+}
+
+inline void dequantize_row(const BlockQ5_0* x, float* y, int64_t n) {
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 32; ++i, y += 32) store_scaled_i8(unpack_q5_0(x[i].qs, x[i].qh), half(x[i].d), 0.0f, y);
+}
+
+inline void dequantize_row(const BlockQ5_1* x, float* y, int64_t n) {
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 32; ++i, y += 32)
+    store_scaled_i8(unpack_q5_1(x[i].qs, x[i].qh), half(x[i].d), half(x[i].m), y);
 }
 
 inline void dequantize_row(const BlockQ8_0* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n / 32; ++i, y += 32)
-    store_scaled_i8(quant_simd::load256(x[i].qs), _mm256_set1_ps(quant_simd::half(x[i].d)), _mm256_setzero_ps(), y);
+  using namespace quant_simd;
+  for (int64_t i = 0; i < n / 32; ++i, y += 32) store_scaled_i8(load256(x[i].qs), half(x[i].d), 0.0f, y);
+}
+
+// y = d scale_j q - dmin min_j, as scalar::dequantize_k_affine.
+template <bool kFifthBit>
+inline void dequantize_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_bits, uint16_t dmin_bits,
+                                const uint8_t* packed_scales, float* y) {
+  using namespace quant_simd;
+  uint8_t scales[8], mins[8];
+  scalar::unpack_scales_mins_k4(packed_scales, scales, mins);
+  const float d = half(d_bits), dmin = half(dmin_bits);
+  __m256i high_bits = kFifthBit ? load256(qh) : _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c, high_bits = _mm256_srli_epi16(high_bits, 2)) {
+    __m256i q_low, q_high;
+    unpack_k_chunk<kFifthBit>(qs, c, high_bits, q_low, q_high);
+    store_scaled_i8(q_low, d * scales[2 * c], -(dmin * mins[2 * c]), y + 64 * c);
+    store_scaled_i8(q_high, d * scales[2 * c + 1], -(dmin * mins[2 * c + 1]), y + 64 * c + 32);
+  }
 }
 
 inline void dequantize_row(const BlockQ4_K* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / 256; ++i)
+    dequantize_k_affine<false>(x[i].qs, nullptr, x[i].d, x[i].dmin, x[i].scales, y + 256 * i);
+}
+
+inline void dequantize_row(const BlockQ5_K* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / 256; ++i)
+    dequantize_k_affine<true>(x[i].qs, x[i].qh, x[i].d, x[i].dmin, x[i].scales, y + 256 * i);
+}
+
+inline void dequantize_row(const BlockQ6_K* x, float* y, int64_t n) {
+  using namespace quant_simd;
+  const __m256 zero = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i, y += 256) {
-    uint8_t scales[8], mins[8];
-    scalar::unpack_scales_mins_k4(x[i].scales, scales, mins);
-    const float d = quant_simd::half(x[i].d), dmin = quant_simd::half(x[i].dmin);
-    for (int c = 0; c < 4; ++c) {
-      const __m256i packed = quant_simd::load256(x[i].qs + 32 * c);
-      const __m256i q_low = _mm256_and_si256(packed, _mm256_set1_epi8(0x0f));
-      const __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), _mm256_set1_epi8(0x0f));
-      store_scaled_i8(q_low, _mm256_set1_ps(d * scales[2 * c]), _mm256_set1_ps(-dmin * mins[2 * c]), y + 64 * c);
-      store_scaled_i8(q_high, _mm256_set1_ps(d * scales[2 * c + 1]), _mm256_set1_ps(-dmin * mins[2 * c + 1]),
-                      y + 64 * c + 32);
+    const float d = half(x[i].d);
+    for (int h = 0; h < 2; ++h) {
+      __m256i q[4];
+      unpack_q6_k_half(x[i], h, q);
+      for (int k = 0; k < 4; ++k) {
+        const int j = 8 * h + 2 * k;  // sub-blocks of 16: j for lanes 0-15, j + 1 for 16-31
+        store_scaled_i8(_mm256_sub_epi8(q[k], _mm256_set1_epi8(32)), _mm256_set1_ps(d * x[i].scales[j]), zero,
+                        _mm256_set1_ps(d * x[i].scales[j + 1]), zero, y + 128 * h + 32 * k);
+      }
     }
   }
 }
