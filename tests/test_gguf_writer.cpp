@@ -191,6 +191,42 @@ TEST(GGUFWriter, RewritesStories260KExactly) {
   std::remove(path.c_str());
 }
 
+TEST(GGUFWriter, QuantizedTensorsAreTheKernelsEncoding) {
+  // The writer must store exactly what kernels::quantize_row produces, row by row, and
+  // the file must decode to the input within the format's error (Q8_0: half a step of
+  // d = max|x|/127, plus up to 127 steps of d's own F16 rounding (2^-11 relative), so
+  // 0.6 d; Q4_0 and Q4_K: well under 0.2 of max|x| here).
+  const int64_t rows = 3, cols = 256;
+  std::vector<float> values(static_cast<size_t>(rows * cols));  // (rows, cols)
+  for (size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.37f * static_cast<float>(i)) * (1.0f + (i % 7));
+  GGUFWriter w;
+  const DType types[] = {DType::Q8_0, DType::Q4_0, DType::Q4_K};
+  for (DType type : types) w.add_tensor(dtype_name(type), {cols, rows}, values, type);
+  EXPECT_THROW(w.add_tensor("bad_k", {32, 1}, std::vector<float>(32), DType::Q4_K), InvalidArgument);  // 256-blocks
+  EXPECT_THROW(w.add_tensor("q8_k", {256}, std::vector<float>(256), DType::Q8_K), InvalidArgument);     // no weight kernel
+  const std::string path = temp_path("quantized");
+  w.write(path);
+
+  const GGUFFile f(path);
+  for (DType type : types) {
+    const TensorView* t = f.find_tensor(dtype_name(type));
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->type, type);
+    std::vector<uint8_t> expected(row_bytes(type, cols));
+    std::vector<float> decoded(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      kernels::quantize_row(type, values.data() + r * cols, expected.data(), cols);
+      EXPECT_EQ(std::memcmp(t->row(r), expected.data(), expected.size()), 0) << dtype_name(type) << " row " << r;
+      kernels::dequantize_row(type, t->row(r), decoded.data(), cols);
+      const float tolerance = type == DType::Q8_0 ? 7.0f / 127.0f * 0.6f : 7.0f * 0.2f;
+      for (int64_t i = 0; i < cols; ++i)
+        ASSERT_NEAR(decoded[static_cast<size_t>(i)], values[static_cast<size_t>(r * cols + i)], tolerance)
+            << dtype_name(type) << " row " << r << " col " << i;
+    }
+  }
+  std::remove(path.c_str());
+}
+
 TEST(GGUFWriter, RejectsBadAlignment) {
   EXPECT_THROW(GGUFWriter(0), InvalidArgument);
   EXPECT_THROW(GGUFWriter(48), InvalidArgument);

@@ -2,7 +2,8 @@
 // are collected first; write() then streams the file: header, metadata, tensor infos, and
 // each tensor's data at its aligned offset. Tensors given as raw bytes are not copied (the
 // caller keeps them alive until write()); tensors given as floats are converted to their
-// target type one row at a time while writing.
+// target type (F16, BF16, or a GGML quantization through kernels::quantize_row) one row at
+// a time while writing.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +18,8 @@
 #include "llmpp/core/checked.hpp"
 #include "llmpp/core/dtype.hpp"
 #include "llmpp/core/error.hpp"
-#include "llmpp/core/fp16.hpp"
 #include "llmpp/io/gguf.hpp"
+#include "llmpp/kernels/quant.hpp"
 
 namespace llmpp::io {
 
@@ -37,23 +38,6 @@ template <> struct GGUFTypeOf<int64_t> { static constexpr GGUFType value = GGUFT
 template <> struct GGUFTypeOf<float> { static constexpr GGUFType value = GGUFType::f32; };
 template <> struct GGUFTypeOf<double> { static constexpr GGUFType value = GGUFType::f64; };
 template <> struct GGUFTypeOf<bool> { static constexpr GGUFType value = GGUFType::boolean; };
-
-// Encodes `n` floats as `type` into dst (row_bytes(type, n) bytes).
-inline void encode_row(DType type, const float* src, void* dst, int64_t n) {
-  switch (type) {
-    case DType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-      return;
-    case DType::F16:
-      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = fp32_to_fp16(src[i]);
-      return;
-    case DType::BF16:
-      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = fp32_to_bf16(src[i]);
-      return;
-    default:
-      throw InvalidArgument(std::string("GGUFWriter: cannot encode floats as ") + dtype_name(type));
-  }
-}
 
 }  // namespace detail
 
@@ -121,8 +105,11 @@ class GGUFWriter {
     t.raw = data;
     push(std::move(t));
   }
-  // Float values, encoded as `type` (F32, F16, BF16) at write time.
+  // Float values, encoded (quantized) as `type` one row at a time at write time. `type` must
+  // have a kernel (kernels::find_weight_type_kernels) and ne[0] must be whole blocks.
   void add_tensor(const std::string& name, const std::vector<int64_t>& ne, std::vector<float> values, DType type) {
+    if (!kernels::find_weight_type_kernels(type))
+      throw InvalidArgument(std::string("GGUFWriter: cannot encode floats as ") + dtype_name(type));
     Tensor t = make_tensor(name, type, ne);
     if (values.size() != t.n_rows * static_cast<uint64_t>(t.ne[0]))
       throw InvalidArgument("GGUFWriter: tensor '" + name + "' has " + std::to_string(values.size()) +
@@ -192,7 +179,7 @@ class GGUFWriter {
       } else {
         row.resize(row_bytes(t.type, static_cast<uint64_t>(t.ne[0])));
         for (uint64_t r = 0; r < t.n_rows; ++r) {
-          detail::encode_row(t.type, t.values.data() + r * static_cast<uint64_t>(t.ne[0]), row.data(), t.ne[0]);
+          kernels::quantize_row(t.type, t.values.data() + r * static_cast<uint64_t>(t.ne[0]), row.data(), t.ne[0]);
           put(row.data(), row.size());
         }
       }
