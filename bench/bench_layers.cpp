@@ -6,7 +6,9 @@
 // activations read and written for the element-wise blocks), GFLOP/s the arithmetic of
 // the matrix products; of_read_bw and of_fma_peak divide them by the machine's read
 // bandwidth and FP32 FMA peak, measured at start-up with the same thread pool
-// (bench_util.hpp). Weights are F32. For MoE, the 8 experts view one shared set of FFN
+// (bench_util.hpp). The element-wise blocks' data fit in the caches, so their of_read_bw
+// can exceed 1: it says how far they are from costing as much as a DRAM stream, not a
+// bound. Weights are F32. For MoE, the 8 experts view one shared set of FFN
 // weights (a Mixtral layer would not fit the memory budget of this machine); the set is
 // far larger than the last-level cache, so each expert a token uses is still streamed
 // from memory, and weights read counts the chosen experts once each per call.
