@@ -2,7 +2,8 @@
 // head_dim 128.
 //  - Decode: one token attending to 512 or 4096 cached tokens. Memory bound, so the figure
 //    is bytes of K/V read per second and its ratio to the machine's read bandwidth
-//    (bench::measure_read_bandwidth, same run, same thread count).
+//    (bench::measure_read_bandwidth, same run, same thread count); f16:1 is the same with an
+//    F16 cache (half the bytes).
 //  - Prefill: 512 tokens attending causally to themselves, in GFLOP/s and as a ratio to the
 //    FMA peak (bench::measure_fma_peak).
 // Run: bench_attention --benchmark_counters_tabular=true
@@ -63,25 +64,25 @@ AttentionParams params() {
 }
 
 // A cache holding n_tokens random tokens, stored but not committed.
-KVCache filled_cache(int64_t n_tokens) {
-  KVCache cache(1, kKvHeads, kHeadDim, static_cast<int>(n_tokens), 0, static_cast<int>(n_tokens));
+KVCache filled_cache(int64_t n_tokens, llmpp::DType type = llmpp::DType::F32) {
+  KVCache cache(1, kKvHeads, kHeadDim, static_cast<int>(n_tokens), 0, static_cast<int>(n_tokens), type);
   const std::vector<float> k = random_vector(static_cast<size_t>(n_tokens) * kKvHeads * kHeadDim, 1);
   const std::vector<float> v = random_vector(static_cast<size_t>(n_tokens) * kKvHeads * kHeadDim, 2);
   cache.store(0, k.data(), v.data(), n_tokens);
   return cache;
 }
 
-// args: context length, threads
+// args: context length, threads, F16 cache (0: fp32)
 void BM_DecodeAttention(benchmark::State& state) {
   const int64_t n_ctx = state.range(0);
   const int n_threads = static_cast<int>(state.range(1));
   const double bandwidth = read_bandwidth(n_threads);
   ThreadPool& pool = pool_of(n_threads);
-  const KVCache cache = filled_cache(n_ctx);
+  const KVCache cache = filled_cache(n_ctx, state.range(2) ? llmpp::DType::F16 : llmpp::DType::F32);
   const std::vector<float> q = random_vector(kHeads * kHeadDim, 3);  // (1, n_heads, head_dim)
   std::vector<float> out(kHeads * kHeadDim);
   const AttentionParams p = params();
-  const double kv_bytes = 2.0 * kKvHeads * static_cast<double>(n_ctx) * kHeadDim * KVCache::element_bytes();
+  const double kv_bytes = 2.0 * kKvHeads * static_cast<double>(n_ctx) * kHeadDim * static_cast<double>(cache.element_bytes());
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     llmpp::layers::attention(p, q.data(), 1, n_ctx - 1, cache, 0, out.data(), &pool);
@@ -118,7 +119,7 @@ void BM_PrefillAttention(benchmark::State& state) {
   state.counters["of_peak"] = flops_per_second / peak;
 }
 
-BENCHMARK(BM_DecodeAttention)->ArgNames({"ctx", "threads"})->ArgsProduct({{512, 4096}, {1, 2}})
+BENCHMARK(BM_DecodeAttention)->ArgNames({"ctx", "threads", "f16"})->ArgsProduct({{512, 4096}, {1, 2}, {0, 1}})
     ->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_PrefillAttention)->ArgNames({"tokens", "threads"})->ArgsProduct({{512}, {1, 2}})
     ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -232,6 +232,26 @@ TEST(Attention, TruncateRollingCache) {
                      std::vector<float>(expected.begin() + from, expected.end()), kTolerance, "rolling re-fed");
 }
 
+// An F16 cache against the reference run on K and V rounded to half, so the kernel's own
+// error is still held to 1e-5.
+TEST(Attention, HalfPrecisionCache) {
+  for (const char* name : {"attention_gqa", "attention_mqa", "attention_window"}) {
+    const test::Golden golden(name);
+    const Case c = load_case(golden);
+    AttentionParams p = c.params();
+    const int window = golden.metadata().count("sliding_window") ? meta_int(golden, "sliding_window") : 0;
+    p.sliding_window = window;
+    // With the window, a rolling cache (capacity 15) that wraps around.
+    for (const std::vector<int>& blocks : {std::vector<int>{8}, std::vector<int>{1}, std::vector<int>{3, 5}}) {
+      KVCache cache(1, c.n_kv_heads, c.head_dim, c.n_tokens, window, 8, DType::F16);
+      std::vector<float> out;
+      feed(c, p, blocks, cache, out);
+      test::expect_close(out, golden.f32("expected_f16kv"), kTolerance,
+                         std::string(name) + " F16 cache, first block " + std::to_string(blocks[0]));
+    }
+  }
+}
+
 TEST(Attention, ThreadPoolMatchesSerial) {
   ThreadPool pool(2);
   for (const char* name : {"attention_mha", "attention_gqa", "attention_mqa"}) {
@@ -246,7 +266,7 @@ TEST(Attention, ThreadPoolMatchesSerial) {
   }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 // The AVX2 block arithmetic against its scalar twin at a real model's shape (32 query heads,
 // 8 KV heads, head_dim 128): a prompt and decode steps, plus ALiBi and a window.
 TEST(Attention, Avx2MatchesScalar) {
@@ -262,7 +282,9 @@ TEST(Attention, Avx2MatchesScalar) {
   const std::vector<float> k = random(size_t{n_tokens} * n_kv_heads * head_dim);
   const std::vector<float> v = random(size_t{n_tokens} * n_kv_heads * head_dim);
   const std::vector<float> slopes = alibi_slopes(n_heads);
-  KVCache cache(1, n_kv_heads, head_dim, n_tokens);
+  for (DType type : {DType::F32, DType::F16}) {
+  SCOPED_TRACE(dtype_name(type));
+  KVCache cache(1, n_kv_heads, head_dim, n_tokens, 0, 512, type);
   const int prompt = 70;
   cache.store(0, k.data(), v.data(), prompt);
   for (int variant = 0; variant < 3; ++variant) {
@@ -290,6 +312,7 @@ TEST(Attention, Avx2MatchesScalar) {
     attention_with<kernels::scalar::AttentionOps>(p, q_pos, 1, pos, cache, 0, scalar.data());
     test::expect_close(avx2, scalar, kTolerance, "decode at " + std::to_string(pos));
     cache.commit(1);
+  }
   }
 }
 

@@ -4,6 +4,7 @@
 // attention through the cache is checked against PyTorch in test_attention.cpp.
 #include <vector>
 
+#include "llmpp/core/fp16.hpp"
 #include "llmpp/layers/kv_cache.hpp"
 #include "test_util.hpp"
 
@@ -120,6 +121,28 @@ TEST(KVCache, TruncateRollingOnlyWhileTheWindowIsKept) {
   cache.commit(2);
   cache.truncate(1);
   expect_holds(cache, 0, 0);
+}
+
+TEST(KVCache, HalfPrecisionElements) {
+  KVCache cache(1, 2, 8, 4, 0, 512, DType::F16);
+  EXPECT_EQ(cache.type(), DType::F16);
+  EXPECT_EQ(cache.bytes(), uint64_t{2} * 2 * 4 * 8 * 2);  // half the bytes of fp32
+  std::vector<float> k(2 * 8), v(2 * 8);  // one token, (n_kv_heads * head_dim)
+  for (size_t i = 0; i < k.size(); ++i) {
+    k[i] = 1.0f + static_cast<float>(i) * 0.0001f;  // not representable: rounds
+    v[i] = -1000.0f * static_cast<float>(i) - 0.3f;
+  }
+  cache.store(0, k.data(), v.data(), 1);
+  for (int h = 0; h < 2; ++h) {
+    for (int d = 0; d < 8; ++d) {
+      const size_t i = static_cast<size_t>(h * 8 + d);
+      EXPECT_EQ(cache.keys<uint16_t>(0, h)[d], fp32_to_fp16(k[i])) << i;  // round to nearest even
+      EXPECT_EQ(cache.values<uint16_t>(0, h)[d], fp32_to_fp16(v[i])) << i;
+    }
+  }
+  EXPECT_THROW(cache.keys<float>(0, 0), InvalidArgument);  // the element type must match
+  EXPECT_THROW(KVCache(1, 1, 8, 4).keys<uint16_t>(0, 0), InvalidArgument);
+  EXPECT_THROW(KVCache(1, 1, 8, 4, 0, 512, DType::Q4_0), InvalidArgument);
 }
 
 TEST(KVCache, RejectsBadArguments) {

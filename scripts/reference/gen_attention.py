@@ -77,6 +77,8 @@ def gen_plain(name, n_tokens, n_heads, n_kv_heads, head_dim, scale=0.3):
         "expected": reference_attention(q, k, v),
         "expected_noncausal": reference_attention(q, k, v, causal=False),
         "expected_scale": reference_attention(q, k, v, scale=scale),
+        # An F16 KV cache holds K and V rounded to half (round to nearest even).
+        "expected_f16kv": reference_attention(q, k.half().float(), v.half().float()),
     }, shape_metadata(n_tokens, n_heads, n_kv_heads, head_dim, scale=scale))
 
 
@@ -86,6 +88,7 @@ def gen_window(name, n_tokens, n_heads, n_kv_heads, head_dim, window):
         "q": q, "k": k, "v": v,
         "expected": reference_attention(q, k, v, window=window),
         "expected_noncausal": reference_attention(q, k, v, causal=False, window=window),
+        "expected_f16kv": reference_attention(q, k.half().float(), v.half().float(), window=window),
     }, shape_metadata(n_tokens, n_heads, n_kv_heads, head_dim, sliding_window=window))
 
 

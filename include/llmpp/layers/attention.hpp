@@ -39,7 +39,7 @@ struct AttentionParams {
   const float* alibi_slopes = nullptr;  // (n_heads): adds slope_h * (j - i), Press et al. 2021
 };
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 using DefaultAttentionOps = kernels::avx2::AttentionOps;
 #else
 using DefaultAttentionOps = kernels::scalar::AttentionOps;
@@ -103,11 +103,12 @@ inline void validate(const AttentionParams& p, int64_t n_tokens, int64_t pos0, c
   }
 }
 
-// Hints the hardware to bring n floats at x into the cache (GCC/Clang builtin; no-op elsewhere).
-inline void prefetch(const float* x, int64_t n) {
+// Hints the hardware to bring n elements at x into L2 (GCC/Clang builtin; no-op elsewhere).
+template <typename T>
+void prefetch(const T* x, int64_t n) {
 #if defined(__GNUC__)
-  constexpr int64_t kFloatsPerLine = 64 / sizeof(float);
-  for (int64_t i = 0; i < n; i += kFloatsPerLine) __builtin_prefetch(x + i, 0, 2);
+  constexpr int64_t kPerLine = 64 / sizeof(T);
+  for (int64_t i = 0; i < n; i += kPerLine) __builtin_prefetch(x + i, 0, 2);
 #else
   (void)x;
   (void)n;
@@ -116,8 +117,8 @@ inline void prefetch(const float* x, int64_t n) {
 
 // One work unit: the query heads [head_begin, head_end) of KV head kv_head, for the tokens
 // [token_begin, token_end) of the block. q: (n_tokens, n_heads, head_dim); out: (n_tokens,
-// n_heads * head_dim).
-template <typename Ops>
+// n_heads * head_dim). KV: the cache's element type (float, or uint16_t for half).
+template <typename Ops, typename KV>
 void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t n_tokens, int64_t pos0,
                  const KVCache& cache, int layer, int kv_head, int head_begin, int head_end, int64_t token_begin,
                  int64_t token_end, float* out) {
@@ -149,8 +150,8 @@ void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t 
     }
   }
 
-  const float* keys = cache.keys(layer, kv_head);      // (capacity, head_dim)
-  const float* values = cache.values(layer, kv_head);  // (capacity, head_dim)
+  const KV* keys = cache.keys<KV>(layer, kv_head);      // (capacity, head_dim)
+  const KV* values = cache.values<KV>(layer, kv_head);  // (capacity, head_dim)
   alignas(32) float scores[kMaxRows * kKeyBlock];      // (active rows, kKeyBlock)
   const float* active_q[kMaxRows];
   float* active_out[kMaxRows];
@@ -226,8 +227,12 @@ void attention_with(const AttentionParams& p, const float* q, int64_t n_tokens, 
       const int head_end = std::min(kv_head * group + group, head_begin + plan.heads_per_unit);
       const int64_t token_begin = tile * plan.tokens_per_tile;
       const int64_t token_end = std::min(n_tokens, token_begin + plan.tokens_per_tile);
-      attend_unit<Ops>(p, scale, q, n_tokens, pos0, cache, layer, kv_head, head_begin, head_end, token_begin,
-                       token_end, out);
+      if (cache.type() == DType::F16)
+        attend_unit<Ops, uint16_t>(p, scale, q, n_tokens, pos0, cache, layer, kv_head, head_begin, head_end,
+                                   token_begin, token_end, out);
+      else
+        attend_unit<Ops, float>(p, scale, q, n_tokens, pos0, cache, layer, kv_head, head_begin, head_end,
+                                token_begin, token_end, out);
     }
   };
   const int64_t n_units = int64_t{p.n_kv_heads} * plan.n_units();

@@ -8,40 +8,60 @@
 // <= n_past - sliding_window, which no query of the block can see, so memory is bounded by
 // the window and not by the context.
 //
-// Elements are fp32. Every access goes through keys()/values() and element_bytes(), so an
-// F16 cache only has to change the element type here and the loads in the kernels.
+// Elements are fp32 or IEEE half (type = DType::F16): half the bytes a decode step streams,
+// at the cost of rounding K and V to 11 significant bits. keys<T>() / values<T>() give the
+// blocks with T = float or uint16_t (half bits).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 #include "llmpp/core/checked.hpp"
+#include "llmpp/core/dtype.hpp"
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/fp16.hpp"
 
 namespace llmpp::layers {
 
 class KVCache {
  public:
-  KVCache(int n_layers, int n_kv_heads, int head_dim, int n_ctx, int sliding_window = 0, int max_block = 512)
+  KVCache(int n_layers, int n_kv_heads, int head_dim, int n_ctx, int sliding_window = 0, int max_block = 512,
+          DType type = DType::F32)
       : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), n_ctx_(n_ctx),
-        sliding_window_(sliding_window), max_block_(max_block) {
+        sliding_window_(sliding_window), max_block_(max_block), type_(type) {
     require_positive(n_layers, "n_layers");
     require_positive(n_kv_heads, "n_kv_heads");
     require_positive(head_dim, "head_dim");
     require_positive(n_ctx, "n_ctx");
     require_positive(max_block, "max_block");
     if (sliding_window < 0) throw InvalidArgument("KVCache: sliding_window must not be negative");
+    if (type != DType::F32 && type != DType::F16)
+      throw InvalidArgument(std::string("KVCache: element type must be F32 or F16, got ") + dtype_name(type));
     capacity_ = n_ctx;
     if (sliding_window > 0)
       capacity_ = std::min<int64_t>(n_ctx, int64_t{sliding_window} + int64_t{max_block} - 1);
     layer_stride_ = checked_mul(checked_mul(static_cast<uint64_t>(n_kv_heads), static_cast<uint64_t>(capacity_),
                                             "KV cache size"),
                                 static_cast<uint64_t>(head_dim), "KV cache size");
-    const uint64_t n_elements = checked_mul(layer_stride_, static_cast<uint64_t>(n_layers), "KV cache size");
-    keys_.assign(n_elements, 0.0f);
-    values_.assign(n_elements, 0.0f);
+    const uint64_t n_bytes = checked_mul(checked_mul(layer_stride_, static_cast<uint64_t>(n_layers), "KV cache size"),
+                                         element_bytes(), "KV cache size");
+    // Arrays of unsigned char: the elements are created in them implicitly (P0593, C++20 DR).
+    try {
+      keys_.reset(new unsigned char[n_bytes]());
+      values_.reset(new unsigned char[n_bytes]());
+    } catch (const std::bad_alloc&) {
+      throw LimitError("KVCache: cannot allocate 2 x " + std::to_string(n_bytes) + " bytes");
+    }
     n_stored_.assign(static_cast<size_t>(n_layers), 0);
   }
 
@@ -63,10 +83,15 @@ class KVCache {
   // One past the last position stored for `layer` (n_past() plus the block not yet committed).
   int64_t n_stored(int layer) const { return n_stored_[static_cast<size_t>(check_layer(layer))]; }
 
+  DType type() const { return type_; }
+  uint64_t element_bytes() const { return type_ == DType::F16 ? 2 : 4; }
+
   // (capacity, head_dim), slot-addressed: the keys / values of one KV head of one layer.
-  const float* keys(int layer, int kv_head) const { return keys_.data() + block_offset(layer, kv_head); }
-  const float* values(int layer, int kv_head) const { return values_.data() + block_offset(layer, kv_head); }
-  static constexpr size_t element_bytes() { return sizeof(float); }
+  // T is float for an F32 cache, uint16_t (half bits) for an F16 one.
+  template <typename T = float>
+  const T* keys(int layer, int kv_head) const { return block<T>(keys_, layer, kv_head); }
+  template <typename T = float>
+  const T* values(int layer, int kv_head) const { return block<T>(values_, layer, kv_head); }
   // Bytes held for keys and values of all layers.
   uint64_t bytes() const { return 2 * layer_stride_ * static_cast<uint64_t>(n_layers_) * element_bytes(); }
 
@@ -86,12 +111,9 @@ class KVCache {
     for (int64_t t = 0; t < n_tokens; ++t) {
       const int64_t s = slot(n_past_ + t);
       for (int h = 0; h < n_kv_heads_; ++h) {
-        const float* k_src = k + t * kv_dim + int64_t{h} * head_dim_;  // (head_dim)
-        const float* v_src = v + t * kv_dim + int64_t{h} * head_dim_;
-        float* k_dst = keys_.data() + block_offset(layer, h) + s * head_dim_;
-        float* v_dst = values_.data() + block_offset(layer, h) + s * head_dim_;
-        std::copy(k_src, k_src + head_dim_, k_dst);
-        std::copy(v_src, v_src + head_dim_, v_dst);
+        const uint64_t offset = (block_offset(layer, h) + static_cast<uint64_t>(s * head_dim_)) * element_bytes();
+        copy_row(k + t * kv_dim + int64_t{h} * head_dim_, keys_.get() + offset);  // (head_dim)
+        copy_row(v + t * kv_dim + int64_t{h} * head_dim_, values_.get() + offset);
       }
     }
     n_stored_[static_cast<size_t>(layer)] = end;
@@ -137,19 +159,45 @@ class KVCache {
       throw InvalidArgument("KVCache: layer " + std::to_string(layer) + " outside 0 .. " + std::to_string(n_layers_ - 1));
     return layer;
   }
+  // Elements from the start of the layer's block of kv_head.
   uint64_t block_offset(int layer, int kv_head) const {
     return static_cast<uint64_t>(layer) * layer_stride_ +
            static_cast<uint64_t>(kv_head) * static_cast<uint64_t>(capacity_) * static_cast<uint64_t>(head_dim_);
   }
 
+  template <typename T>
+  const T* block(const std::unique_ptr<unsigned char[]>& data, int layer, int kv_head) const {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, uint16_t>, "KV elements are float or half bits");
+    if ((type_ == DType::F32) != std::is_same_v<T, float>)
+      throw InvalidArgument(std::string("KVCache: elements are ") + dtype_name(type_));
+    check_layer(layer);
+    return reinterpret_cast<const T*>(data.get() + block_offset(layer, kv_head) * element_bytes());
+  }
+
+  // One head's row of head_dim floats into the cache's element type.
+  void copy_row(const float* src, unsigned char* dst) const {
+    if (type_ == DType::F32) {
+      std::memcpy(dst, src, static_cast<size_t>(head_dim_) * sizeof(float));
+      return;
+    }
+    uint16_t* half = reinterpret_cast<uint16_t*>(dst);
+    int d = 0;
+#if defined(__F16C__)
+    for (; d + 8 <= head_dim_; d += 8)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(half + d), _mm256_cvtps_ph(_mm256_loadu_ps(src + d), 0));
+#endif
+    for (; d < head_dim_; ++d) half[d] = fp32_to_fp16(src[d]);  // round to nearest even, as F16C
+  }
+
   int n_layers_, n_kv_heads_, head_dim_, n_ctx_, sliding_window_, max_block_;
+  DType type_;
   int64_t capacity_ = 0;
   uint64_t layer_stride_ = 0;  // elements per layer: n_kv_heads * capacity * head_dim
   int64_t n_past_ = 0;
   int64_t first_valid_ = 0;
   std::vector<int64_t> n_stored_;  // (n_layers)
-  std::vector<float> keys_;        // (n_layers, n_kv_heads, capacity, head_dim)
-  std::vector<float> values_;      // (n_layers, n_kv_heads, capacity, head_dim)
+  std::unique_ptr<unsigned char[]> keys_;    // (n_layers, n_kv_heads, capacity, head_dim) elements of type_
+  std::unique_ptr<unsigned char[]> values_;  // (n_layers, n_kv_heads, capacity, head_dim) elements of type_
 };
 
 }  // namespace llmpp::layers

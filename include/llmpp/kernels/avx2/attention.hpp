@@ -2,7 +2,7 @@
 // kernels/scalar/attention.hpp, which tests/test_attention.cpp compares it with.
 #pragma once
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 
 #include <immintrin.h>
 
@@ -10,7 +10,15 @@
 #include <cstdint>
 #include <limits>
 
+#include "llmpp/kernels/scalar/attention.hpp"
+
 namespace llmpp::kernels::avx2 {
+
+using scalar::to_float;
+
+// Eight KV cache elements as floats: fp32, or IEEE half through F16C.
+inline __m256 load8(const float* x) { return _mm256_loadu_ps(x); }
+inline __m256 load8(const uint16_t* x) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))); }
 
 // Horizontal sums of eight vectors at once: lane k of the result is the sum of a[k]'s lanes.
 inline __m256 sum8(const __m256 a[8]) {
@@ -53,21 +61,21 @@ inline __m256 exp256(__m256 x) {
 // scores[r][j] = scale * (q[r] · keys[j]) for kRows query rows (1 or 2) and all n_keys keys.
 // 8 / kRows keys at a time, so the kRows x 8 / kRows dot products fill 8 accumulators and
 // each key load feeds kRows FMAs; sum8 then leaves row r's dots in lanes r * 8 / kRows on.
-template <int kRows>
-void score_rows(const float* const* q, const float* keys, int n_keys, int head_dim, float scale, float* scores,
+template <int kRows, typename KV>
+void score_rows(const float* const* q, const KV* keys, int n_keys, int head_dim, float scale, float* scores,
                 int score_stride) {
   constexpr int kKeys = 8 / kRows;
   const int head_dim_vec = head_dim & ~7;
   int j = 0;
   for (; j + kKeys <= n_keys; j += kKeys) {
-    const float* key = keys + static_cast<int64_t>(j) * head_dim;  // (kKeys, head_dim)
+    const KV* key = keys + static_cast<int64_t>(j) * head_dim;  // (kKeys, head_dim)
     __m256 acc[8];
     for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
     for (int d = 0; d < head_dim_vec; d += 8) {
       __m256 qv[kRows];
       for (int r = 0; r < kRows; ++r) qv[r] = _mm256_loadu_ps(q[r] + d);
       for (int k = 0; k < kKeys; ++k) {
-        const __m256 kv = _mm256_loadu_ps(key + k * head_dim + d);
+        const __m256 kv = load8(key + k * head_dim + d);
         for (int r = 0; r < kRows; ++r) acc[r * kKeys + k] = _mm256_fmadd_ps(qv[r], kv, acc[r * kKeys + k]);
       }
     }
@@ -76,18 +84,18 @@ void score_rows(const float* const* q, const float* keys, int n_keys, int head_d
     for (int r = 0; r < kRows; ++r) {
       for (int k = 0; k < kKeys; ++k) {
         float tail = 0.0f;  // head_dim not a multiple of 8
-        for (int d = head_dim_vec; d < head_dim; ++d) tail += q[r][d] * key[k * head_dim + d];
+        for (int d = head_dim_vec; d < head_dim; ++d) tail += q[r][d] * to_float(key[k * head_dim + d]);
         scores[r * score_stride + j + k] = dots[r * kKeys + k] + scale * tail;
       }
     }
   }
   for (; j < n_keys; ++j) {
-    const float* key = keys + static_cast<int64_t>(j) * head_dim;
+    const KV* key = keys + static_cast<int64_t>(j) * head_dim;
     for (int r = 0; r < kRows; ++r) {
       __m256 acc = _mm256_setzero_ps();
-      for (int d = 0; d < head_dim_vec; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q[r] + d), _mm256_loadu_ps(key + d), acc);
+      for (int d = 0; d < head_dim_vec; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q[r] + d), load8(key + d), acc);
       float dot = hsum(acc);
-      for (int d = head_dim_vec; d < head_dim; ++d) dot += q[r][d] * key[d];
+      for (int d = head_dim_vec; d < head_dim; ++d) dot += q[r][d] * to_float(key[d]);
       scores[r * score_stride + j] = scale * dot;
     }
   }
@@ -96,8 +104,8 @@ void score_rows(const float* const* q, const float* keys, int n_keys, int head_d
 // acc[r] = correction[r] * acc[r] + sum_j probs[r][j] * values[j] for kRows rows (1 or 2):
 // 32 output dimensions per row stay in registers over the block, and each value load feeds
 // kRows FMAs.
-template <int kRows>
-void accumulate_rows(const float* probs, int prob_stride, const float* correction, const float* values, int n_keys,
+template <int kRows, typename KV>
+void accumulate_rows(const float* probs, int prob_stride, const float* correction, const KV* values, int n_keys,
                      int head_dim, float* const* acc) {
   int d = 0;
   for (; d + 32 <= head_dim; d += 32) {
@@ -107,9 +115,9 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
       for (int i = 0; i < 4; ++i) a[r][i] = _mm256_mul_ps(_mm256_loadu_ps(acc[r] + d + 8 * i), c);
     }
     for (int j = 0; j < n_keys; ++j) {
-      const float* value = values + static_cast<int64_t>(j) * head_dim + d;
+      const KV* value = values + static_cast<int64_t>(j) * head_dim + d;
       __m256 v[4];
-      for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(value + 8 * i);
+      for (int i = 0; i < 4; ++i) v[i] = load8(value + 8 * i);
       for (int r = 0; r < kRows; ++r) {
         const __m256 p = _mm256_broadcast_ss(probs + r * prob_stride + j);
         for (int i = 0; i < 4; ++i) a[r][i] = _mm256_fmadd_ps(p, v[i], a[r][i]);
@@ -123,14 +131,15 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
       __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc[r] + d), _mm256_set1_ps(correction[r]));
       for (int j = 0; j < n_keys; ++j)
         a = _mm256_fmadd_ps(_mm256_broadcast_ss(probs + r * prob_stride + j),
-                            _mm256_loadu_ps(values + static_cast<int64_t>(j) * head_dim + d), a);
+                            load8(values + static_cast<int64_t>(j) * head_dim + d), a);
       _mm256_storeu_ps(acc[r] + d, a);
     }
   }
   for (; d < head_dim; ++d) {
     for (int r = 0; r < kRows; ++r) {
       float a = acc[r][d] * correction[r];
-      for (int j = 0; j < n_keys; ++j) a += probs[r * prob_stride + j] * values[static_cast<int64_t>(j) * head_dim + d];
+      for (int j = 0; j < n_keys; ++j)
+        a += probs[r * prob_stride + j] * to_float(values[static_cast<int64_t>(j) * head_dim + d]);
       acc[r][d] = a;
     }
   }
@@ -138,8 +147,10 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
 
 struct AttentionOps {
   // scores (n_rows, score_stride): scores[r][j] = scale * (q_rows[r] · keys[j]).
-  // keys: (n_keys, head_dim). Rows go in pairs that share every key load.
-  static void scores(const float* const* q_rows, int n_rows, const float* keys, int n_keys, int head_dim,
+  // keys: (n_keys, head_dim) of KV = float or uint16_t (half). Rows go in pairs that share
+  // every key load.
+  template <typename KV>
+  static void scores(const float* const* q_rows, int n_rows, const KV* keys, int n_keys, int head_dim,
                      float scale, float* scores, int score_stride) {
     int r = 0;
     for (; r + 2 <= n_rows; r += 2)
@@ -170,9 +181,10 @@ struct AttentionOps {
   }
 
   // acc_rows[r] = correction[r] * acc_rows[r] + sum_j probs[r][j] * values[j].
-  // probs: (n_rows, prob_stride); values: (n_keys, head_dim). Rows go in pairs.
+  // probs: (n_rows, prob_stride); values: (n_keys, head_dim) of KV. Rows go in pairs.
+  template <typename KV>
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction,
-                         const float* values, int n_keys, int head_dim, float* const* acc_rows) {
+                         const KV* values, int n_keys, int head_dim, float* const* acc_rows) {
     int r = 0;
     for (; r + 2 <= n_rows; r += 2)
       accumulate_rows<2>(probs + r * prob_stride, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r);
@@ -183,4 +195,4 @@ struct AttentionOps {
 
 }  // namespace llmpp::kernels::avx2
 
-#endif  // __AVX2__ && __FMA__
+#endif  // __AVX2__ && __FMA__ && __F16C__

@@ -7,18 +7,25 @@
 #include <cmath>
 #include <cstdint>
 
+#include "llmpp/core/fp16.hpp"
+
 namespace llmpp::kernels::scalar {
+
+// A KV cache element as float: fp32 as is, or IEEE half bits.
+inline float to_float(float x) { return x; }
+inline float to_float(uint16_t half) { return fp16_to_fp32(half); }
 
 struct AttentionOps {
   // scores (n_rows, score_stride): scores[r][j] = scale * (q_rows[r] · keys[j]) for j < n_keys.
-  // keys: (n_keys, head_dim); each q_rows[r]: (head_dim).
-  static void scores(const float* const* q_rows, int n_rows, const float* keys, int n_keys, int head_dim,
+  // keys: (n_keys, head_dim) of KV = float or uint16_t (half); each q_rows[r]: (head_dim).
+  template <typename KV>
+  static void scores(const float* const* q_rows, int n_rows, const KV* keys, int n_keys, int head_dim,
                      float scale, float* scores, int score_stride) {
     for (int r = 0; r < n_rows; ++r) {
       for (int j = 0; j < n_keys; ++j) {
-        const float* key = keys + static_cast<int64_t>(j) * head_dim;
+        const KV* key = keys + static_cast<int64_t>(j) * head_dim;
         float dot = 0.0f;
-        for (int d = 0; d < head_dim; ++d) dot += q_rows[r][d] * key[d];
+        for (int d = 0; d < head_dim; ++d) dot += q_rows[r][d] * to_float(key[d]);
         scores[r * score_stride + j] = scale * dot;
       }
     }
@@ -35,16 +42,17 @@ struct AttentionOps {
   }
 
   // acc_rows[r] = correction[r] * acc_rows[r] + sum_j probs[r][j] * values[j].
-  // probs: (n_rows, prob_stride); values: (n_keys, head_dim); each acc_rows[r]: (head_dim).
+  // probs: (n_rows, prob_stride); values: (n_keys, head_dim) of KV; each acc_rows[r]: (head_dim).
+  template <typename KV>
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction,
-                         const float* values, int n_keys, int head_dim, float* const* acc_rows) {
+                         const KV* values, int n_keys, int head_dim, float* const* acc_rows) {
     for (int r = 0; r < n_rows; ++r) {
       float* acc = acc_rows[r];
       for (int d = 0; d < head_dim; ++d) acc[d] *= correction[r];
       for (int j = 0; j < n_keys; ++j) {
         const float p = probs[r * prob_stride + j];
-        const float* value = values + static_cast<int64_t>(j) * head_dim;
-        for (int d = 0; d < head_dim; ++d) acc[d] += p * value[d];
+        const KV* value = values + static_cast<int64_t>(j) * head_dim;
+        for (int d = 0; d < head_dim; ++d) acc[d] += p * to_float(value[d]);
       }
     }
   }
