@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "llmpp/io/gguf_writer.hpp"
 #include "llmpp/tokenizer/llama2c_tokenizer.hpp"
 #include "llmpp/tokenizer/load.hpp"
 #include "llmpp/tokenizer/sentencepiece_model.hpp"
@@ -106,6 +107,70 @@ TEST(TokenizerConformance, MistralSentencePieceJsonl) {
   const Tokenizer tokenizer = load_sentencepiece_model(test::shared_path("tokenizers/mistral-v1-spm/tokenizer.model"));
   expect_conformance(tokenizer, read_jsonl_cases(test::shared_path("tokenizers/mistral-v1-spm/expected_ids.jsonl")),
                      "mistral-v1-spm tokenizer.model vs expected_ids.jsonl");
+}
+
+// load_tokenizer picks the reader from the path alone; every form of every source must give
+// the reference ids. (The byte-level readers themselves are tested in their own files.)
+TEST(LoadTokenizer, EverySourceFormMatchesItsReference) {
+  const std::vector<std::pair<std::string, std::string>> sources = {
+      {"models/stories260K/stories260K.gguf", "stories260K-tok512"},
+      {"models/stories260K/tok512.model", "stories260K-tok512"},
+      {"models/stories260K-hf", "stories260K-tok512"},  // folder with tokenizer.model
+      {"tokenizers/llama2-spm", "ggml-vocab-llama-spm.gguf"},
+      {"vocab/ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-spm.gguf"},
+      {"vocab/ggml-vocab-phi-3.gguf", "ggml-vocab-phi-3.gguf"},
+      {"tokenizers/phi-3.5-mini/tokenizer.json", "ggml-vocab-phi-3.gguf"},
+      {"vocab/ggml-vocab-gpt-2.gguf", "ggml-vocab-gpt-2.gguf"},
+      {"tokenizers/gpt2", "ggml-vocab-gpt-2.gguf"},  // folder with vocab.json + merges.txt
+      {"tokenizers/gpt2/vocab.json", "ggml-vocab-gpt-2.gguf"},
+      {"tokenizers/llama3", "ggml-vocab-llama-bpe.gguf"},
+      {"tokenizers/qwen3/tokenizer.json", "ggml-vocab-qwen2.gguf"},
+  };
+  for (const auto& [source, cases] : sources) {
+    if (!std::filesystem::exists(test::shared_path(source))) {
+      std::printf("skipped (missing): %s\n", source.c_str());
+      continue;
+    }
+    expect_conformance(load_tokenizer(test::shared_path(source)), vocab_cases(cases), "load_tokenizer(" + source + ")");
+  }
+}
+
+TEST(LoadTokenizer, FolderAndGgufMetadata) {
+  LLMPP_REQUIRE_SHARED("tokenizers/llama3/tokenizer_config.json");
+  const Tokenizer llama3 = load_tokenizer(test::shared_path("tokenizers/llama3"));
+  EXPECT_FALSE(llama3.vocab().chat_template.empty());
+  EXPECT_TRUE(llama3.is_eog(llama3.vocab().find("<|eot_id|>")));
+
+  const Tokenizer phi3 = load_tokenizer(test::shared_path("vocab/ggml-vocab-phi-3.gguf"));
+  EXPECT_EQ(phi3.bos_id(), 1);
+  EXPECT_EQ(phi3.eos_id(), 32000);
+  EXPECT_TRUE(phi3.is_eog(phi3.vocab().find("<|end|>")));
+  EXPECT_FALSE(phi3.vocab().chat_template.empty());
+  EXPECT_EQ(phi3.encode("<|user|>", true, true), (std::vector<int32_t>{1, phi3.vocab().find("<|user|>")}));
+
+  const Tokenizer stories = load_tokenizer(test::shared_path("models/stories260K/stories260K.gguf"));
+  EXPECT_EQ(stories.encode("Once upon a time"), (std::vector<int32_t>{1, 403, 407, 261, 378}));  // README
+  EXPECT_EQ(stories.vocab().pad_id, -1);  // stored as u32 0xFFFFFFFF
+}
+
+TEST(LoadTokenizer, RejectsWhatItCannotRead) {
+  const std::filesystem::path folder = std::filesystem::temp_directory_path() / "llmpp_test_load_tokenizer";
+  std::filesystem::create_directories(folder);
+  EXPECT_THROW(load_tokenizer((folder / "missing.model").string()), IoError);
+  EXPECT_THROW(load_tokenizer(folder.string()), InvalidArgument);  // empty folder
+  {
+    std::ofstream((folder / "notes.txt").string()) << "hello";
+  }
+  EXPECT_THROW(load_tokenizer((folder / "notes.txt").string()), InvalidArgument);
+  io::GGUFWriter writer;  // a GGUF without tokenizer metadata
+  writer.add("general.architecture", "llama");
+  writer.write((folder / "no_tokenizer.gguf").string());
+  EXPECT_THROW(load_tokenizer((folder / "no_tokenizer.gguf").string()), ConfigError);
+  io::GGUFWriter unigram;
+  unigram.add("tokenizer.ggml.model", "t5");
+  unigram.write((folder / "t5.gguf").string());
+  EXPECT_THROW(load_tokenizer((folder / "t5.gguf").string()), ConfigError);
+  std::filesystem::remove_all(folder);
 }
 
 }  // namespace
