@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "llmpp/llmpp.hpp"
+#include "llmpp/model/chat.hpp"
 
 namespace {
 
@@ -140,6 +141,77 @@ void print_timings(double load_ms, const llmpp::GenerateStats& stats) {
                stats.n_generated ? stats.generate_ms / stats.n_generated : 0.0, stats.generate_tokens_per_second());
 }
 
+// Touches every page of the weights once, so the first token does not pay for page faults,
+// and shows a progress bar when stderr is a terminal.
+void load_weights_with_progress(const llmpp::Model& model) {
+  std::vector<const llmpp::TensorView*> tensors = {&model.weights().token_embd, &model.weights().output};
+  for (const llmpp::LayerWeights& layer : model.weights().layers) {
+    for (const llmpp::TensorView* t : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.ffn.gate, &layer.ffn.up,
+                                       &layer.ffn.down, &layer.moe.router})
+      tensors.push_back(t);
+    for (const auto& expert : layer.moe.experts)
+      for (const llmpp::TensorView* t : {&expert.gate, &expert.up, &expert.down}) tensors.push_back(t);
+  }
+  uint64_t total = 0, done = 0;
+  for (const auto* t : tensors) total += t->data ? t->nbytes : 0;
+  const bool show = isatty(STDERR_FILENO) && total > (64u << 20);
+  volatile uint8_t sink = 0;
+  int last_percent = -1;
+  for (const auto* t : tensors) {
+    if (!t->data) continue;
+    const auto* bytes = static_cast<const uint8_t*>(t->data);
+    for (uint64_t i = 0; i < t->nbytes; i += 4096) sink = sink + bytes[i];
+    done += t->nbytes;
+    const int percent = static_cast<int>(100 * done / std::max<uint64_t>(total, 1));
+    if (show && percent != last_percent) {
+      const int width = 40, filled = percent * width / 100;
+      std::fprintf(stderr, "\rloading [%s%s] %3d%%", std::string(static_cast<size_t>(filled), '#').c_str(),
+                   std::string(static_cast<size_t>(width - filled), ' ').c_str(), percent);
+      last_percent = percent;
+    }
+  }
+  if (show) std::fprintf(stderr, "\n");
+}
+
+int run_chat(const Args& args, const llmpp::LoadedModel& loaded, llmpp::Session& session,
+             const llmpp::GenerateOptions& options) {
+  const llmpp::tokenizer::ChatTemplateKind kind = llmpp::choose_chat_template(*loaded.tokenizer, args.template_name);
+  llmpp::ChatSession chat(session, kind, args.system_prompt);
+  std::fprintf(stderr, "llmpp: chat template %s; type a message, Ctrl-D to quit\n",
+               llmpp::tokenizer::chat_template_name(kind));
+  auto print = [](std::string_view piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  };
+  std::string pending = args.has_prompt ? args.prompt : std::string();
+  llmpp::GenerateStats last;
+  for (int turn = 1;; ++turn) {
+    std::string line;
+    if (!pending.empty()) {
+      line.swap(pending);
+    } else {
+      std::printf("\n> ");
+      std::fflush(stdout);
+      if (!std::getline(std::cin, line)) break;
+      if (line.empty()) {
+        --turn;
+        continue;
+      }
+    }
+    const llmpp::GenerateResult result = chat.send(line, options, print);
+    std::printf("\n");
+    std::fflush(stdout);
+    last = result.stats;
+    std::fprintf(stderr, "llmpp: turn %d: %lld new prompt tokens (%lld reused from the cache), %lld generated (%s)\n",
+                 turn, static_cast<long long>(result.stats.n_prompt_tokens),
+                 static_cast<long long>(result.stats.n_reused_tokens), static_cast<long long>(result.stats.n_generated),
+                 llmpp::stop_reason_name(result.reason));
+  }
+  print_timings(loaded.load_ms, last);
+  return 0;
+}
+
 void dump_logits(const llmpp::LoadedModel& loaded, const std::vector<int32_t>& tokens, int n_ctx, int n_threads,
                  const std::string& path) {
   const llmpp::Model& model = *loaded.model;
@@ -195,8 +267,10 @@ int run(const Args& args) {
     return 0;
   }
 
+  load_weights_with_progress(*loaded.model);
   llmpp::Session session(loaded, session_options);
   options.max_tokens = args.n_predict < 0 ? session.n_ctx() : args.n_predict;
+  if (args.chat) return run_chat(args, loaded, session, options);
   options.echo_prompt = true;
   auto print = [](std::string_view piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);

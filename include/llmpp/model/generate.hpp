@@ -4,6 +4,7 @@
 // turn) processes only the tokens that are new.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -64,6 +65,7 @@ struct GenerateOptions {
   bool add_special = true;     // BOS/EOS as the tokenizer's post-processor says (first call only)
   bool parse_special = false;  // recognise special tokens in the prompt text
   bool ignore_eos = false;
+  std::vector<int32_t> extra_end_ids;  // also end generation (a chat template's end-of-turn token)
   bool echo_prompt = false;    // also stream the prompt's text before the generated text
 };
 
@@ -175,7 +177,9 @@ inline GenerateResult generate_from_tokens(Session& session, const std::vector<i
   for (int i = 0; i < options.max_tokens; ++i) {
     const int32_t next = sampler.sample(session.logits());
     sampler.accept(next);
-    if (!options.ignore_eos && tok.is_eog(next)) {
+    const bool is_end = tok.is_eog(next) || std::find(options.extra_end_ids.begin(), options.extra_end_ids.end(),
+                                                       next) != options.extra_end_ids.end();
+    if (!options.ignore_eos && is_end) {
       result.reason = StopReason::end_of_generation;
       break;
     }
