@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "llmpp/io/gguf_writer.hpp"
 #include "llmpp/model/model.hpp"
 #include "synthetic_model.hpp"
 
@@ -26,6 +27,7 @@ struct Args {
   int n_gen = 128;
   int repetitions = 5;
   std::string output = "md";
+  std::string write_gguf;  // write the (first) synthetic model to this GGUF file and exit
 };
 
 [[noreturn]] void fail(const std::string& message) {
@@ -63,10 +65,11 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "-n") args.n_gen = to_int(flag, value());
     else if (flag == "-r") args.repetitions = std::max(1, to_int(flag, value()));
     else if (flag == "-o") args.output = value();
+    else if (flag == "--write-gguf") args.write_gguf = value();
     else if (flag == "-h" || flag == "--help") {
       std::printf(
           "usage: llmpp-bench [-m PATH[,PATH]] [--synthetic NAME:TYPE[,...]] [-t N[,N]] [-p 512] [-n 128] [-r 5] "
-          "[-o md|json]\n  synthetic models: tinyllama-1.1b, llama2-7b, mistral-7b, moe-small\n"
+          "[-o md|json] [--write-gguf OUT.gguf]\n  synthetic models: tinyllama-1.1b, llama2-7b, mistral-7b, moe-small\n"
           "  types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q4_K_M\n");
       std::exit(0);
     } else fail("unknown flag '" + flag + "'");
@@ -130,10 +133,111 @@ long peak_rss_kib() {
   return usage.ru_maxrss;
 }
 
+// Current resident set (VmRSS), in KiB.
+long current_rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Writes a synthetic model as a llama GGUF with the project's writer (tensors as raw bytes).
+void write_synthetic_gguf(const std::string& spec, const std::string& path) {
+  const llmpp::io::ModelFiles files = llmpp::bench::synthetic_model_files(spec);
+  const llmpp::ModelConfig& c = files.config;
+  llmpp::io::GGUFWriter writer;
+  writer.add("general.architecture", "llama");
+  writer.add("general.name", "llmpp synthetic " + spec);
+  writer.add("llama.context_length", static_cast<uint32_t>(c.n_ctx_train));
+  writer.add("llama.embedding_length", static_cast<uint32_t>(c.dim));
+  writer.add("llama.block_count", static_cast<uint32_t>(c.n_layers));
+  writer.add("llama.feed_forward_length", static_cast<uint32_t>(c.ffn_dim));
+  writer.add("llama.attention.head_count", static_cast<uint32_t>(c.n_heads));
+  writer.add("llama.attention.head_count_kv", static_cast<uint32_t>(c.n_kv_heads));
+  writer.add("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
+  writer.add("llama.rope.freq_base", c.rope_theta);
+  writer.add("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim()));
+  writer.add("llama.vocab_size", static_cast<uint32_t>(c.n_vocab));
+  if (c.is_moe()) {
+    writer.add("llama.expert_count", static_cast<uint32_t>(c.n_experts));
+    writer.add("llama.expert_used_count", static_cast<uint32_t>(c.n_experts_per_tok));
+  }
+  const auto& weights = static_cast<const llmpp::bench::SyntheticWeights&>(*files.weights);
+  for (const auto& [name, t] : weights.tensors()) {
+    std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + t.n_dims);
+    writer.add_tensor(name, t.type, ne, t.data, t.nbytes);
+  }
+  writer.write(path);
+}
+
+// Load figures of a model file: time to map and bind it vs. time to read the file once,
+// and resident memory after loading and after generating 16 tokens.
+void report_load(const std::string& path, int n_threads) {
+  // Reading the file once (from the page cache when it is warm) is the yardstick.
+  std::vector<char> buffer(size_t{8} << 20);
+  auto start = std::chrono::steady_clock::now();
+  uint64_t file_bytes = 0;
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    size_t n;
+    while ((n = std::fread(buffer.data(), 1, buffer.size(), f)) > 0) file_bytes += n;
+    std::fclose(f);
+  }
+  const double read_s = seconds_since(start);
+  buffer = std::vector<char>();
+  const long rss_before = current_rss_kib();
+  start = std::chrono::steady_clock::now();
+  auto model = llmpp::Model::load(path);
+  const double load_s = seconds_since(start);
+  const long rss_loaded = current_rss_kib();
+  llmpp::ThreadPool pool(n_threads);
+  llmpp::StateOptions options;
+  options.n_ctx = 64;
+  llmpp::InferenceState state = model->new_state(options);
+  std::vector<float> logits(static_cast<size_t>(model->config().n_vocab));
+  int32_t token = 1;
+  for (int i = 0; i < 16; ++i) {
+    model->forward(state, &token, 1, logits.data(), false, &pool);
+    token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  const long rss_generated = current_rss_kib();
+  const double mib = 1024.0 * 1024.0;
+  std::printf("load: %s: file %.1f MiB; read once %.1f ms; Model::load %.2f ms (%.2f%% of the read); "
+              "RSS before %.1f MiB, after load %.1f MiB, after 16 tokens %.1f MiB (peak %.1f MiB); KV cache %.1f MiB; "
+              "budget file + KV + 64 MiB = %.1f MiB\n",
+              path.c_str(), file_bytes / mib, read_s * 1e3, load_s * 1e3, 100.0 * load_s / read_s, rss_before / 1024.0,
+              rss_loaded / 1024.0, rss_generated / 1024.0, peak_rss_kib() / 1024.0, state.cache.bytes() / mib,
+              (file_bytes + state.cache.bytes()) / mib + 64.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
+  if (!args.write_gguf.empty()) {
+    try {
+      if (args.synthetic.empty()) fail("--write-gguf needs --synthetic NAME:TYPE");
+      write_synthetic_gguf(args.synthetic.front(), args.write_gguf);
+      std::fprintf(stderr, "llmpp-bench: wrote %s to %s\n", args.synthetic.front().c_str(), args.write_gguf.c_str());
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+    return 0;
+  }
+  for (const auto& m : args.models) {
+    try {
+      report_load(m, args.threads.front());
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+  }
   std::vector<Row> rows;
   double bandwidth = 0, fma_peak = 0;
   try {
