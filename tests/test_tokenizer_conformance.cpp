@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 
 #include "llmpp/io/gguf_writer.hpp"
 #include "llmpp/tokenizer/llama2c_tokenizer.hpp"
@@ -170,6 +171,34 @@ TEST(LoadTokenizer, RejectsWhatItCannotRead) {
   unigram.add("tokenizer.ggml.model", "t5");
   unigram.write((folder / "t5.gguf").string());
   EXPECT_THROW(load_tokenizer((folder / "t5.gguf").string()), ConfigError);
+
+  // A "llama" vocabulary whose arrays disagree, or whose ids point outside it.
+  auto write_spm_gguf = [&](const std::string& name, const std::function<void(io::GGUFWriter&)>& edit) {
+    io::GGUFWriter gguf;
+    gguf.add("tokenizer.ggml.model", "llama");
+    gguf.add("tokenizer.ggml.tokens", std::vector<std::string>{"<unk>", "<s>", "</s>", "a"});
+    edit(gguf);
+    const std::string path = (folder / name).string();
+    gguf.write(path);
+    return path;
+  };
+  EXPECT_NO_THROW(load_tokenizer(write_spm_gguf("ok.gguf", [](io::GGUFWriter&) {})));
+  EXPECT_THROW(load_tokenizer(write_spm_gguf("scores.gguf", [](io::GGUFWriter& g) {
+                 g.add("tokenizer.ggml.scores", std::vector<float>{0, 0});
+               })),
+               ConfigError);
+  EXPECT_THROW(load_tokenizer(write_spm_gguf("types.gguf", [](io::GGUFWriter& g) {
+                 g.add("tokenizer.ggml.token_type", std::vector<int32_t>{2, 3, 3, 9});
+               })),
+               FormatError);
+  EXPECT_THROW(load_tokenizer(write_spm_gguf("bos.gguf", [](io::GGUFWriter& g) {
+                 g.add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(4));
+               })),
+               ConfigError);
+  EXPECT_THROW(load_tokenizer(write_spm_gguf("tokens_type.gguf", [](io::GGUFWriter& g) {
+                 g.add("tokenizer.ggml.scores", std::string("not an array"));
+               })),
+               FormatError);
   std::filesystem::remove_all(folder);
 }
 
