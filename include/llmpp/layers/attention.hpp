@@ -103,18 +103,6 @@ inline void validate(const AttentionParams& p, int64_t n_tokens, int64_t pos0, c
   }
 }
 
-// Hints the hardware to bring n elements at x into L2 (GCC/Clang builtin; no-op elsewhere).
-template <typename T>
-void prefetch(const T* x, int64_t n) {
-#if defined(__GNUC__)
-  constexpr int64_t kPerLine = 64 / sizeof(T);
-  for (int64_t i = 0; i < n; i += kPerLine) __builtin_prefetch(x + i, 0, 2);
-#else
-  (void)x;
-  (void)n;
-#endif
-}
-
 // One work unit: the query heads [head_begin, head_end) of KV head kv_head, for the tokens
 // [token_begin, token_end) of the block. q: (n_tokens, n_heads, head_dim); out: (n_tokens,
 // n_heads * head_dim). KV: the cache's element type (float, or uint16_t for half).
@@ -163,13 +151,9 @@ void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t 
     const int64_t slot0 = cache.slot(j0);
     const int n_keys = static_cast<int>(std::min<int64_t>({kKeyBlock, unit_last + 1 - j0, cache.capacity() - slot0}));
     const int64_t j_last = j0 + n_keys - 1;
-    if (j_last < unit_last) {
-      // Decode is bound by memory: ask for the next block while this one is computed.
-      const int64_t next_slot = cache.slot(j_last + 1);
-      const int64_t next_end = std::min(cache.capacity(), next_slot + kKeyBlock);
-      prefetch(keys + next_slot * head_dim, (next_end - next_slot) * head_dim);
-      prefetch(values + next_slot * head_dim, (next_end - next_slot) * head_dim);
-    }
+    // Decode is bound by memory: the kernels request the next block while computing this one.
+    const int64_t next_slot = cache.slot(j_last + 1);
+    const int n_next = static_cast<int>(std::min<int64_t>({kKeyBlock, unit_last - j_last, cache.capacity() - next_slot}));
     int n_active = 0;
     for (int r = 0; r < n_rows; ++r) {
       if (first_key[r] > j_last || last_key[r] < j0) continue;
@@ -178,7 +162,8 @@ void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t 
       active_row[n_active++] = r;
     }
     if (n_active > 0) {
-      Ops::scores(active_q, n_active, keys + slot0 * head_dim, n_keys, head_dim, scale, scores, kKeyBlock);
+      Ops::scores(active_q, n_active, keys + slot0 * head_dim, n_keys, head_dim, scale, scores, kKeyBlock,
+                  keys + next_slot * head_dim, n_next);
       for (int a = 0; a < n_active; ++a) {
         const int r = active_row[a];
         float* s = scores + a * kKeyBlock;  // (n_keys)
@@ -194,7 +179,7 @@ void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t 
         running_max[r] = new_max;
       }
       Ops::accumulate(scores, kKeyBlock, n_active, correction, values + slot0 * head_dim, n_keys, head_dim,
-                      active_out);
+                      active_out, values + next_slot * head_dim, n_next);
     }
     j0 += n_keys;
   }

@@ -58,17 +58,26 @@ inline __m256 exp256(__m256 x) {
   return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(exponent)), keep);
 }
 
+// Asks for one cache row (a key or value of head_dim elements) to be brought into L2.
+template <typename KV>
+inline void prefetch_row(const KV* row, int head_dim) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (size_t offset = 0; offset < head_dim * sizeof(KV); offset += 64) _mm_prefetch(bytes + offset, _MM_HINT_T1);
+}
+
 // scores[r][j] = scale * (q[r] · keys[j]) for kRows query rows (1 or 2) and all n_keys keys.
 // 8 / kRows keys at a time, so the kRows x 8 / kRows dot products fill 8 accumulators and
 // each key load feeds kRows FMAs; sum8 then leaves row r's dots in lanes r * 8 / kRows on.
+// While key j is used, key j of `next` (n_next rows) is requested.
 template <int kRows, typename KV>
 void score_rows(const float* const* q, const KV* keys, int n_keys, int head_dim, float scale, float* scores,
-                int score_stride) {
+                int score_stride, const KV* next, int n_next) {
   constexpr int kKeys = 8 / kRows;
   const int head_dim_vec = head_dim & ~7;
   int j = 0;
   for (; j + kKeys <= n_keys; j += kKeys) {
     const KV* key = keys + static_cast<int64_t>(j) * head_dim;  // (kKeys, head_dim)
+    for (int k = j; k < std::min(j + kKeys, n_next); ++k) prefetch_row(next + static_cast<int64_t>(k) * head_dim, head_dim);
     __m256 acc[8];
     for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
     for (int d = 0; d < head_dim_vec; d += 8) {
@@ -103,10 +112,10 @@ void score_rows(const float* const* q, const KV* keys, int n_keys, int head_dim,
 
 // acc[r] = correction[r] * acc[r] + sum_j probs[r][j] * values[j] for kRows rows (1 or 2):
 // 32 output dimensions per row stay in registers over the block, and each value load feeds
-// kRows FMAs.
+// kRows FMAs. While value j is used, value j of `next` (n_next rows) is requested.
 template <int kRows, typename KV>
 void accumulate_rows(const float* probs, int prob_stride, const float* correction, const KV* values, int n_keys,
-                     int head_dim, float* const* acc) {
+                     int head_dim, float* const* acc, const KV* next, int n_next) {
   int d = 0;
   for (; d + 32 <= head_dim; d += 32) {
     __m256 a[kRows][4];
@@ -115,6 +124,7 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
       for (int i = 0; i < 4; ++i) a[r][i] = _mm256_mul_ps(_mm256_loadu_ps(acc[r] + d + 8 * i), c);
     }
     for (int j = 0; j < n_keys; ++j) {
+      if (d == 0 && j < n_next) prefetch_row(next + static_cast<int64_t>(j) * head_dim, head_dim);
       const KV* value = values + static_cast<int64_t>(j) * head_dim + d;
       __m256 v[4];
       for (int i = 0; i < 4; ++i) v[i] = load8(value + 8 * i);
@@ -148,14 +158,16 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
 struct AttentionOps {
   // scores (n_rows, score_stride): scores[r][j] = scale * (q_rows[r] · keys[j]).
   // keys: (n_keys, head_dim) of KV = float or uint16_t (half). Rows go in pairs that share
-  // every key load.
+  // every key load. The n_next keys at `next` (the following block) are requested from
+  // memory a row at a time during the work, so the loads overlap the arithmetic.
   template <typename KV>
   static void scores(const float* const* q_rows, int n_rows, const KV* keys, int n_keys, int head_dim,
-                     float scale, float* scores, int score_stride) {
+                     float scale, float* scores, int score_stride, const KV* next = nullptr, int n_next = 0) {
     int r = 0;
-    for (; r + 2 <= n_rows; r += 2)
-      score_rows<2>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride);
-    if (r < n_rows) score_rows<1>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride);
+    for (; r + 2 <= n_rows; r += 2, n_next = 0)
+      score_rows<2>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride, next, n_next);
+    if (r < n_rows)
+      score_rows<1>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride, next, n_next);
   }
 
   // x[j] = exp(x[j] - max) for j < n (a masked -inf becomes 0); returns their sum.
@@ -182,14 +194,18 @@ struct AttentionOps {
 
   // acc_rows[r] = correction[r] * acc_rows[r] + sum_j probs[r][j] * values[j].
   // probs: (n_rows, prob_stride); values: (n_keys, head_dim) of KV. Rows go in pairs.
+  // Requests the n_next values at `next` as scores() does the keys.
   template <typename KV>
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction,
-                         const KV* values, int n_keys, int head_dim, float* const* acc_rows) {
+                         const KV* values, int n_keys, int head_dim, float* const* acc_rows, const KV* next = nullptr,
+                         int n_next = 0) {
     int r = 0;
-    for (; r + 2 <= n_rows; r += 2)
-      accumulate_rows<2>(probs + r * prob_stride, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r);
+    for (; r + 2 <= n_rows; r += 2, n_next = 0)
+      accumulate_rows<2>(probs + r * prob_stride, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r,
+                         next, n_next);
     if (r < n_rows)
-      accumulate_rows<1>(probs + r * prob_stride, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r);
+      accumulate_rows<1>(probs + r * prob_stride, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r,
+                         next, n_next);
   }
 };
 

@@ -18,9 +18,10 @@ inline float to_float(uint16_t half) { return fp16_to_fp32(half); }
 struct AttentionOps {
   // scores (n_rows, score_stride): scores[r][j] = scale * (q_rows[r] · keys[j]) for j < n_keys.
   // keys: (n_keys, head_dim) of KV = float or uint16_t (half); each q_rows[r]: (head_dim).
+  // next / n_next: the following block, which the AVX2 twin prefetches; unused here.
   template <typename KV>
   static void scores(const float* const* q_rows, int n_rows, const KV* keys, int n_keys, int head_dim,
-                     float scale, float* scores, int score_stride) {
+                     float scale, float* scores, int score_stride, const KV* /*next*/ = nullptr, int /*n_next*/ = 0) {
     for (int r = 0; r < n_rows; ++r) {
       for (int j = 0; j < n_keys; ++j) {
         const KV* key = keys + static_cast<int64_t>(j) * head_dim;
@@ -45,7 +46,8 @@ struct AttentionOps {
   // probs: (n_rows, prob_stride); values: (n_keys, head_dim) of KV; each acc_rows[r]: (head_dim).
   template <typename KV>
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction,
-                         const KV* values, int n_keys, int head_dim, float* const* acc_rows) {
+                         const KV* values, int n_keys, int head_dim, float* const* acc_rows,
+                         const KV* /*next*/ = nullptr, int /*n_next*/ = 0) {
     for (int r = 0; r < n_rows; ++r) {
       float* acc = acc_rows[r];
       for (int d = 0; d < head_dim; ++d) acc[d] *= correction[r];
