@@ -71,8 +71,22 @@ inline __m256i dot_i8_i8(__m256i x, __m256i y) {
 
 // 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0-15), then high ones (16-31).
 inline __m256i unpack_nibbles32(const uint8_t* qs) {
-  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+  const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
+}
+
+// (q - offset) · y for unsigned q in [0, 31] and offset <= 16, as 8 int32 lanes. Subtracting
+// offset · y on the int16 pairs (|q y| <= 2 * 31 * 128, |offset y| <= 2 * 16 * 128) costs
+// less on Zen 1 than the sign trick of dot_i8_i8.
+inline __m256i dot_offset_u8_i8(__m256i q, int8_t offset, __m256i y) {
+  const __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(_mm256_set1_epi8(offset), y));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+// half(a) * half(b) broadcast: both fp16 values converted by one instruction.
+inline __m256 block_scale(uint16_t a, uint16_t b) {
+  const __m128 both = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(a | (static_cast<uint32_t>(b) << 16))));
+  return _mm256_broadcastss_ps(_mm_mul_ss(both, _mm_movehdup_ps(both)));
 }
 
 // The 32 bits of a little-endian uint32 -> 32 bytes, 0xff where the bit is set: byte k of
@@ -113,7 +127,7 @@ inline __m256i unpack_q5_0(const uint8_t* qs, const uint8_t* qh) {
   return _mm256_or_si256(unpack_nibbles32(qs), missing_high);
 }
 
-// Q5_1 quants, unsigned in [0, 31].
+// Q5_0 / Q5_1 quants, unsigned in [0, 31].
 inline __m256i unpack_q5_1(const uint8_t* qs, const uint8_t* qh) {
   return _mm256_or_si256(unpack_nibbles32(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
 }
@@ -223,9 +237,8 @@ inline float vec_dot(const BlockQ4_0* w, const BlockQ8_0* a, int64_t n) {
   using namespace quant_simd;
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles32(w[i].qs), _mm256_set1_epi8(8));  // [-8, 7]
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(q, load256(a[i].qs))), acc);
+    const __m256i lanes = dot_offset_u8_i8(unpack_nibbles32(w[i].qs), 8, load256(a[i].qs));
+    acc = _mm256_fmadd_ps(block_scale(w[i].d, a[i].d), _mm256_cvtepi32_ps(lanes), acc);
   }
   return horizontal_sum(acc);
 }
@@ -236,8 +249,8 @@ inline float vec_dot(const BlockQ4_1* w, const BlockQ8_1* a, int64_t n) {
   float min_terms = 0.0f;
   for (int64_t i = 0; i < n / 32; ++i) {
     min_terms += half(w[i].m) * half(a[i].s);
-    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_i8(unpack_nibbles32(w[i].qs), load256(a[i].qs))), acc);
+    const __m256i lanes = dot_u8_i8(unpack_nibbles32(w[i].qs), load256(a[i].qs));
+    acc = _mm256_fmadd_ps(block_scale(w[i].d, a[i].d), _mm256_cvtepi32_ps(lanes), acc);
   }
   return horizontal_sum(acc) + min_terms;
 }
@@ -246,9 +259,8 @@ inline float vec_dot(const BlockQ5_0* w, const BlockQ8_0* a, int64_t n) {
   using namespace quant_simd;
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
-    const __m256i q = unpack_q5_0(w[i].qs, w[i].qh);
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(q, load256(a[i].qs))), acc);
+    const __m256i lanes = dot_offset_u8_i8(unpack_q5_1(w[i].qs, w[i].qh), 16, load256(a[i].qs));
+    acc = _mm256_fmadd_ps(block_scale(w[i].d, a[i].d), _mm256_cvtepi32_ps(lanes), acc);
   }
   return horizontal_sum(acc);
 }
@@ -259,9 +271,8 @@ inline float vec_dot(const BlockQ5_1* w, const BlockQ8_1* a, int64_t n) {
   float min_terms = 0.0f;
   for (int64_t i = 0; i < n / 32; ++i) {
     min_terms += half(w[i].m) * half(a[i].s);
-    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
-    const __m256i q = unpack_q5_1(w[i].qs, w[i].qh);
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_i8(q, load256(a[i].qs))), acc);
+    const __m256i lanes = dot_u8_i8(unpack_q5_1(w[i].qs, w[i].qh), load256(a[i].qs));
+    acc = _mm256_fmadd_ps(block_scale(w[i].d, a[i].d), _mm256_cvtepi32_ps(lanes), acc);
   }
   return horizontal_sum(acc) + min_terms;
 }
@@ -271,8 +282,8 @@ inline float vec_dot(const BlockQ8_0* w, const BlockQ8_0* a, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 32; ++i) {
     // Both in [-127, 127]: the sign trick cannot overflow (|x| |y| pairs <= 32258).
-    const __m256 d = _mm256_set1_ps(half(w[i].d) * half(a[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(load256(w[i].qs), load256(a[i].qs))), acc);
+    const __m256i lanes = dot_i8_i8(load256(w[i].qs), load256(a[i].qs));
+    acc = _mm256_fmadd_ps(block_scale(w[i].d, a[i].d), _mm256_cvtepi32_ps(lanes), acc);
   }
   return horizontal_sum(acc);
 }

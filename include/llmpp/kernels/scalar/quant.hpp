@@ -79,13 +79,19 @@ inline void pack_q5(const int* q, uint8_t* qs, uint8_t* qh) {
 // Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins in 12 bytes. Sub-blocks 0-3 keep theirs
 // in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); sub-blocks 4-7 split theirs into a
 // low nibble in bytes 8-11 and two high bits in the top of bytes 0-3 / 4-7.
+// Unpacked four bytes at a time: word 0 holds bytes 0-3, word 1 bytes 4-7, word 2 bytes 8-11.
 inline void unpack_scales_mins_k4(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
-  for (int j = 0; j < 4; ++j) {
-    scales[j] = packed[j] & 63;
-    mins[j] = packed[j + 4] & 63;
-    scales[j + 4] = static_cast<uint8_t>((packed[j + 8] & 0x0f) | ((packed[j] >> 6) << 4));
-    mins[j + 4] = static_cast<uint8_t>((packed[j + 8] >> 4) | ((packed[j + 4] >> 6) << 4));
-  }
+  constexpr uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, low2 = 0x03030303u;
+  uint32_t word[3];
+  std::memcpy(word, packed, sizeof word);
+  const uint32_t unpacked[4] = {
+      word[0] & low6,                                        // scales 0-3
+      (word[2] & low4) | (((word[0] >> 6) & low2) << 4),     // scales 4-7
+      word[1] & low6,                                        // mins 0-3
+      ((word[2] >> 4) & low4) | (((word[1] >> 6) & low2) << 4),  // mins 4-7
+  };
+  std::memcpy(scales, unpacked, 8);
+  std::memcpy(mins, unpacked + 2, 8);
 }
 inline void pack_scales_mins_k4(const uint8_t* scales, const uint8_t* mins, uint8_t* packed) {
   for (int j = 0; j < 4; ++j) {
