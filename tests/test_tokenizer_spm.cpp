@@ -17,6 +17,30 @@ namespace {
 
 const std::string kSpace(kSpmSpace);
 
+// The merge engine alone, on the classic "aaabdaaabac" example: aa (rank 0) merges left to
+// right, then ab (1), then aa + ab = aaab (2).
+TEST(BpeMerge, MergesByRankThenLeftmost) {
+  const std::string text = "aaabdaaabac";
+  std::vector<BpeSymbol> symbols;
+  split_utf8_symbols(text, symbols);
+  bpe_merge(text, symbols, [](std::string_view left, std::string_view right) -> std::optional<int> {
+    const std::string pair = std::string(left) + std::string(right);
+    if (pair == "aa") return 0;
+    if (pair == "ab") return 1;
+    if (pair == "aaab") return 2;
+    return std::nullopt;
+  });
+  std::vector<std::string> pieces;
+  for (int32_t i = 0; i != -1; i = symbols[i].next) pieces.push_back(text.substr(symbols[i].begin, symbols[i].length));
+  EXPECT_EQ(pieces, (std::vector<std::string>{"aaab", "d", "aaab", "a", "c"}));
+
+  // Malformed UTF-8 splits into single bytes; a valid character stays whole.
+  split_utf8_symbols("\xC3\xA9\xC3" "a\xE2\x82", symbols);
+  ASSERT_EQ(symbols.size(), 5u);
+  EXPECT_EQ(symbols[0].length, 2u);
+  EXPECT_EQ(symbols[4].length, 1u);
+}
+
 // <unk>, <s>, </s>, the 256 byte tokens (ids 3..258), then `pieces` with their scores.
 Vocab make_vocab(const std::vector<std::pair<std::string, float>>& pieces) {
   Vocab vocab;

@@ -8,9 +8,9 @@
 // characters costs O(n log n) — never the O(n^2) rescans of the textbook loop.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
-#include <algorithm>
 #include <string_view>
 #include <vector>
 
