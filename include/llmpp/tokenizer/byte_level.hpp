@@ -378,6 +378,7 @@ inline Tokenizer byte_level_from_gguf(const io::GGUFFile& gguf) {
   const std::string pre = gguf.get_string("tokenizer.ggml.pre", "default");
   BpeModelOptions model_options;
   model_options.ignore_merges = pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";  // as in llama.cpp
+  model_options.unk_id = vocab.unk_id;
   BpeDecoder decoder;
   decoder.add_byte_level();
   BpeModel model(vocab.tokens, merges, model_options, source);
