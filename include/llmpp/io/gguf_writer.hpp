@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -105,17 +107,30 @@ class GGUFWriter {
     t.raw = data;
     push(std::move(t));
   }
-  // Float values, encoded (quantized) as `type` one row at a time at write time. `type` must
-  // have a kernel (kernels::find_weight_type_kernels) and ne[0] must be whole blocks.
-  void add_tensor(const std::string& name, const std::vector<int64_t>& ne, std::vector<float> values, DType type) {
+  // Fills `out` with the ne[0] floats of row `row` (rows counted over ne[1..3]).
+  using RowSource = std::function<void(uint64_t row, float* out)>;
+
+  // Float rows, produced on demand while writing and encoded (quantized) as `type` through
+  // kernels::quantize_row, so a converted model never sits in memory as a whole. `type`
+  // must have a kernel (kernels::find_weight_type_kernels) and ne[0] must be whole blocks.
+  void add_tensor(const std::string& name, const std::vector<int64_t>& ne, RowSource rows, DType type) {
     if (!kernels::find_weight_type_kernels(type))
       throw InvalidArgument(std::string("GGUFWriter: cannot encode floats as ") + dtype_name(type));
     Tensor t = make_tensor(name, type, ne);
-    if (values.size() != t.n_rows * static_cast<uint64_t>(t.ne[0]))
-      throw InvalidArgument("GGUFWriter: tensor '" + name + "' has " + std::to_string(values.size()) +
-                            " values for its shape " + t.shape);
-    t.values = std::move(values);
+    t.rows = std::move(rows);
     push(std::move(t));
+  }
+  // Float values (n_rows, ne[0]), kept until write().
+  void add_tensor(const std::string& name, const std::vector<int64_t>& ne, std::vector<float> values, DType type) {
+    const Tensor shape = make_tensor(name, type, ne);
+    if (values.size() != shape.n_rows * static_cast<uint64_t>(shape.ne[0]))
+      throw InvalidArgument("GGUFWriter: tensor '" + name + "' has " + std::to_string(values.size()) +
+                            " values for its shape " + shape.shape);
+    auto owned = std::make_shared<const std::vector<float>>(std::move(values));
+    const uint64_t cols = static_cast<uint64_t>(shape.ne[0]);
+    add_tensor(name, ne, [owned, cols](uint64_t row, float* out) {
+      std::memcpy(out, owned->data() + row * cols, cols * sizeof(float));
+    }, type);
   }
 
   void write(const std::string& path) const {
@@ -172,14 +187,17 @@ class GGUFWriter {
       offset = checked_align_up(checked_add(offset, t.nbytes), alignment_);
     }
     pad();
-    std::vector<uint8_t> row;  // (row_bytes) one encoded row
+    std::vector<float> floats;  // (ne[0]) one row before encoding
+    std::vector<uint8_t> row;   // (row_bytes) one encoded row
     for (const Tensor& t : tensors_) {
-      if (t.raw) {
-        put(t.raw, t.nbytes);
+      if (!t.rows) {
+        if (t.nbytes > 0) put(t.raw, t.nbytes);
       } else {
         row.resize(row_bytes(t.type, static_cast<uint64_t>(t.ne[0])));
+        floats.resize(static_cast<size_t>(t.ne[0]));
         for (uint64_t r = 0; r < t.n_rows; ++r) {
-          kernels::quantize_row(t.type, t.values.data() + r * static_cast<uint64_t>(t.ne[0]), row.data(), t.ne[0]);
+          t.rows(r, floats.data());
+          kernels::quantize_row(t.type, floats.data(), row.data(), t.ne[0]);
           put(row.data(), row.size());
         }
       }
@@ -197,8 +215,8 @@ class GGUFWriter {
     int64_t ne[4];
     uint64_t n_rows, nbytes;
     std::string shape;  // for messages
-    const void* raw = nullptr;
-    std::vector<float> values;  // (n_rows, ne[0]) when not raw
+    const void* raw = nullptr;  // the bytes, or else...
+    RowSource rows;             // ...the float rows to encode
   };
 
   GGUFValue start(const std::string& key, GGUFType type) {

@@ -1,0 +1,280 @@
+// Hugging Face folder -> GGUF, for the Llama-style families (Llama, Mistral, Mixtral,
+// Qwen2). Writes llama.cpp's metadata keys and canonical tensor names, and:
+//  - undoes transformers' q/k row permutation for families whose GGUF rope type pairs
+//    adjacent dimensions (llama, as llama.cpp's convert_hf_to_gguf.py does); Qwen2 GGUFs
+//    use NeoX rope (half split), so its rows stay as they are;
+//  - stacks Mixtral's per-expert matrices into 3-D blk.N.ffn_{gate,up,down}_exps tensors;
+//  - keeps 1-D tensors (norms, biases) and the MoE router in F32, and falls back to F16 for
+//    a matrix whose rows are not whole blocks of the requested type;
+//  - copies a SentencePiece tokenizer.model (llama.cpp's `llama` tokenizer keys).
+// Tensors are converted row by row while the file is written: memory stays small.
+#pragma once
+
+#include <algorithm>
+#include <climits>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "llmpp/core/error.hpp"
+#include "llmpp/core/mmap.hpp"
+#include "llmpp/io/gguf_config.hpp"
+#include "llmpp/io/gguf_writer.hpp"
+#include "llmpp/io/hf_config.hpp"
+#include "llmpp/io/safetensors.hpp"
+#include "llmpp/kernels/quant.hpp"
+#include "llmpp/model/weight_names.hpp"
+#include "llmpp/tokenizer/sentencepiece_model.hpp"
+
+namespace llmpp::io {
+
+struct ConvertOptions {
+  DType type = DType::F32;  // for the matrices
+  std::string name;         // general.name; the folder's name when empty
+  bool copy_tokenizer = true;
+};
+
+struct ConvertReport {
+  int n_tensors = 0;
+  bool tokenizer_copied = false;
+  std::vector<std::string> notes;  // skipped tensors, type fallbacks, tokenizer remarks
+};
+
+// llama.cpp's general.file_type (enum llama_ftype) for a model whose matrices are `type`.
+inline uint32_t llama_file_type(DType type) {
+  switch (type) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q4_1: return 3;
+    case DType::Q8_0: return 7;
+    case DType::Q5_0: return 8;
+    case DType::Q5_1: return 9;
+    case DType::Q4_K: return 14;  // Q4_K_S: every matrix Q4_K
+    case DType::Q5_K: return 16;  // Q5_K_S
+    case DType::Q6_K: return 18;
+    case DType::BF16: return 32;
+    default: throw InvalidArgument(std::string("no llama.cpp file type for ") + dtype_name(type));
+  }
+}
+
+// transformers' convert script reorders each head's q/k rows for rotate_half: HF row
+// h*head_dim + j*(head_dim/2) + i holds Meta's row h*head_dim + 2*i + j (RoFormer eq. 34
+// pairs dimensions 2i and 2i+1; rotate_half pairs i and i + head_dim/2). This returns the
+// HF row that holds Meta's row `meta_row`.
+inline uint64_t hf_row_of_meta_row(uint64_t meta_row, uint64_t head_dim) {
+  const uint64_t head = meta_row / head_dim, within = meta_row % head_dim;
+  return head * head_dim + (within % 2) * (head_dim / 2) + within / 2;
+}
+
+namespace detail {
+
+inline void write_model_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& name, DType type,
+                                 const std::string& config_path) {
+  const std::string a = c.architecture + ".";
+  auto u32 = [](int v) { return static_cast<uint32_t>(v); };
+  w.add("general.architecture", c.architecture);
+  w.add("general.name", name);
+  w.add("general.file_type", llama_file_type(type));
+  if (dtype_is_quantized(type)) w.add("general.quantization_version", uint32_t{2});
+  w.add(a + "vocab_size", u32(c.n_vocab));
+  w.add(a + "context_length", u32(c.n_ctx_train));
+  w.add(a + "embedding_length", u32(c.dim));
+  w.add(a + "block_count", u32(c.n_layers));
+  w.add(a + "feed_forward_length", u32(c.ffn_dim));
+  w.add(a + "attention.head_count", u32(c.n_heads));
+  w.add(a + "attention.head_count_kv", u32(c.n_kv_heads));
+  w.add(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
+  w.add(a + "rope.freq_base", c.rope_theta);
+  w.add(a + "rope.dimension_count", u32(c.n_rot()));
+  if (c.head_dim_override > 0 && c.head_dim_override * c.n_heads != c.dim) {
+    w.add(a + "attention.key_length", u32(c.head_dim()));
+    w.add(a + "attention.value_length", u32(c.head_dim()));
+  }
+  if (c.is_moe()) {
+    w.add(a + "expert_count", u32(c.n_experts));
+    w.add(a + "expert_used_count", u32(c.n_experts_per_tok));
+  }
+  if (c.sliding_window > 0) w.add(a + "attention.sliding_window", u32(c.sliding_window));
+  const RopeScaling& s = c.rope_scaling;
+  if (s.type == RopeScalingType::linear || s.type == RopeScalingType::yarn) {
+    w.add(a + "rope.scaling.type", std::string(s.type == RopeScalingType::linear ? "linear" : "yarn"));
+    w.add(a + "rope.scaling.factor", s.factor);
+    w.add(a + "rope.scaling.original_context_length", u32(s.original_max_position));
+    if (s.attention_factor > 0.0f) w.add(a + "rope.scaling.attn_factor", s.attention_factor);
+  } else if (s.type != RopeScalingType::none) {
+    throw ConfigError(config_path, "rope_scaling",
+                      "this RoPE scaling type has no GGUF metadata keys this converter writes (llama.cpp stores "
+                      "llama3/longrope factors as a rope_freqs tensor)");
+  }
+}
+
+// tokenizer.model -> llama.cpp's `llama` tokenizer keys. Returns false (with a note) when
+// there is nothing simple to copy.
+inline bool write_sentencepiece_tokenizer(GGUFWriter& w, const std::string& folder, const ModelConfig& c,
+                                          ConvertReport& report) {
+  const std::string path = (std::filesystem::path(folder) / "tokenizer.model").string();
+  if (!std::filesystem::exists(path)) {
+    report.notes.push_back("no tokenizer.model: tokenizer not copied (load tokenizer.json from the HF folder)");
+    return false;
+  }
+  using tokenizer::TokenType;
+  const MappedFile file(path);
+  const tokenizer::SentencePieceModel model = tokenizer::parse_sentencepiece_model(file.data(), static_cast<size_t>(file.size()), path);
+  if (model.model_type != 2) {
+    report.notes.push_back("tokenizer.model is not SentencePiece-BPE: tokenizer not copied");
+    return false;
+  }
+  const tokenizer::Vocab& v = model.vocab;
+  if (v.size() > c.n_vocab)
+    throw ConfigError(path, "pieces", std::to_string(v.size()) + " pieces exceed vocab_size " + std::to_string(c.n_vocab));
+  std::vector<std::string> tokens = v.tokens;
+  std::vector<float> scores = v.scores;
+  std::vector<int32_t> types;
+  for (TokenType t : v.types) types.push_back(static_cast<int32_t>(t));
+  // Embedding rows beyond the tokenizer get placeholder tokens, as llama.cpp's converter does.
+  for (int id = v.size(); id < c.n_vocab; ++id) {
+    tokens.push_back("[PAD" + std::to_string(id) + "]");
+    scores.push_back(-1000.0f);
+    types.push_back(static_cast<int32_t>(TokenType::user_defined));
+  }
+  w.add("tokenizer.ggml.model", std::string("llama"));
+  w.add("tokenizer.ggml.tokens", tokens);
+  w.add("tokenizer.ggml.scores", scores);
+  w.add("tokenizer.ggml.token_type", types);
+  if (v.bos_id >= 0) w.add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
+  if (v.eos_id >= 0) w.add("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
+  if (v.unk_id >= 0) w.add("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk_id));
+  if (v.pad_id >= 0) w.add("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad_id));
+  w.add("tokenizer.ggml.add_bos_token", true);
+  w.add("tokenizer.ggml.add_eos_token", false);
+  return true;
+}
+
+// Canonical tensors in llama.cpp's order: embedding, layers by index, then the head.
+inline int canonical_order(const std::string& name) {
+  if (name.rfind("token_embd", 0) == 0) return -1;
+  if (name.rfind("blk.", 0) == 0) return std::atoi(name.c_str() + 4);
+  return INT_MAX;
+}
+
+}  // namespace detail
+
+inline ConvertReport convert_hf_to_gguf(const std::string& folder, const std::string& out_path,
+                                        const ConvertOptions& options = {}) {
+  namespace fs = std::filesystem;
+  const std::string config_path = (fs::path(folder) / "config.json").string();
+  const nlohmann::json j = load_json_file(config_path);
+  const ModelConfig c = hf_config_from_json(j, config_path);
+  const HFArchitecture& arch = hf_architecture(j, config_path);
+  const WeightNameTable* names = find_weight_name_table(arch.class_name);
+  if (!names) throw ConfigError(config_path, "architectures", std::string("no weight-name table for ") + arch.class_name);
+  RopeLayout gguf_layout = RopeLayout::interleaved;
+  for (const GGUFArchitecture& g : gguf_architectures())
+    if (c.architecture == g.name) gguf_layout = g.rope_layout;
+  const bool unpermute_qk = c.rope_layout != gguf_layout;
+
+  const SafetensorsSet files(folder);
+  ConvertReport report;
+  GGUFWriter w;
+  std::string name = options.name;
+  if (name.empty()) name = fs::path(folder).filename().string().empty() ? fs::path(folder).parent_path().filename().string()
+                                                                        : fs::path(folder).filename().string();
+  detail::write_model_metadata(w, c, name, options.type, config_path);
+  if (options.copy_tokenizer) report.tokenizer_copied = detail::write_sentencepiece_tokenizer(w, folder, c, report);
+
+  // Canonical name -> source tensor; Mixtral's per-expert matrices grouped for stacking.
+  std::vector<std::pair<std::string, const TensorView*>> plain;
+  std::map<std::string, std::vector<const TensorView*>> stacked;  // "blk.N.ffn_gate_exps.weight" -> (n_experts)
+  for (const TensorView* t : files.tensors()) {
+    const std::string canonical = to_canonical_name(*names, t->name);
+    if (canonical.empty()) {
+      report.notes.push_back("skipped " + t->name + " (no canonical name)");
+      continue;
+    }
+    std::string layer, expert;
+    bool is_expert = false;
+    for (const char* kind : {"ffn_gate", "ffn_up", "ffn_down"}) {
+      if (!llmpp::detail::match_weight_pattern((std::string("blk.{N}.") + kind + ".{E}.weight").c_str(), canonical,
+                                               layer, expert))
+        continue;
+      const int e = std::atoi(expert.c_str());
+      if (e < 0 || e >= c.n_experts)
+        throw FormatError(folder, t->name, 0, "expert " + expert + " is outside num_local_experts " +
+                                                   std::to_string(c.n_experts));
+      auto& slots = stacked["blk." + layer + "." + kind + "_exps.weight"];
+      slots.resize(static_cast<size_t>(c.n_experts), nullptr);
+      slots[static_cast<size_t>(e)] = t;
+      is_expert = true;
+    }
+    if (!is_expert) plain.emplace_back(canonical, t);
+  }
+
+  // The stored type of a tensor with `n_dims` dimensions and rows of `cols` elements.
+  auto output_type = [&](const std::string& canonical, int n_dims, int64_t cols) {
+    if (n_dims == 1 || canonical.find("ffn_gate_inp") != std::string::npos) return DType::F32;
+    if (cols % dtype_traits(options.type).block_size == 0) return options.type;
+    report.notes.push_back(canonical + ": rows of " + std::to_string(cols) + " are not whole " +
+                           dtype_name(options.type) + " blocks; stored as F16");
+    return DType::F16;
+  };
+  struct Pending { std::string name; std::function<void(GGUFWriter&)> add; };
+  std::vector<Pending> pending;
+
+  for (const auto& [canonical, t] : plain) {
+    const std::vector<int64_t> ne(t->ne.begin(), t->ne.begin() + t->n_dims);
+    const DType type = output_type(canonical, t->n_dims, t->ne[0]);
+    const bool is_q = canonical.find(".attn_q.") != std::string::npos;
+    const bool is_k = canonical.find(".attn_k.") != std::string::npos;
+    const bool permute = unpermute_qk && (is_q || is_k);
+    const TensorView* src = t;
+    if (type == src->type && !permute) {
+      pending.push_back({canonical, [=](GGUFWriter& out) { out.add_tensor(canonical, type, ne, src->data, src->nbytes); }});
+      continue;
+    }
+    const uint64_t head_dim = static_cast<uint64_t>(c.head_dim());
+    const int64_t n_in_row = src->n_dims == 1 ? 1 : src->ne[0];  // a bias permutes element by element
+    pending.push_back({canonical, [=](GGUFWriter& out) {
+      if (src->n_dims == 1) {
+        out.add_tensor(canonical, ne, [=](uint64_t, float* values) {
+          std::vector<float> all(static_cast<size_t>(src->ne[0]));
+          kernels::dequantize_row(src->type, src->data, all.data(), src->ne[0]);
+          for (int64_t i = 0; i < src->ne[0]; ++i)
+            values[i] = all[permute ? hf_row_of_meta_row(static_cast<uint64_t>(i), head_dim) : static_cast<size_t>(i)];
+        }, type);
+      } else {
+        out.add_tensor(canonical, ne, [=](uint64_t row, float* values) {
+          const uint64_t source_row = permute ? hf_row_of_meta_row(row, head_dim) : row;
+          kernels::dequantize_row(src->type, src->row(static_cast<int64_t>(source_row)), values, n_in_row);
+        }, type);
+      }
+    }});
+  }
+  for (const auto& [canonical, experts] : stacked) {
+    for (size_t e = 0; e < experts.size(); ++e)
+      if (!experts[e]) throw FormatError(folder, canonical, 0, "expert " + std::to_string(e) + " is missing");
+    const TensorView* first = experts[0];
+    for (const TensorView* t : experts)
+      if (t->ne != first->ne || t->type != first->type || t->n_dims != 2)
+        throw FormatError(folder, t->name, 0, "expert shape " + t->shape_string() + " differs from " + first->shape_string());
+    const std::vector<int64_t> ne = {first->ne[0], first->ne[1], static_cast<int64_t>(experts.size())};
+    const DType type = output_type(canonical, 3, first->ne[0]);
+    const uint64_t rows_per_expert = static_cast<uint64_t>(first->ne[1]);
+    pending.push_back({canonical, [=](GGUFWriter& out) {
+      out.add_tensor(canonical, ne, [=](uint64_t row, float* values) {
+        const TensorView* t = experts[row / rows_per_expert];
+        kernels::dequantize_row(t->type, t->row(static_cast<int64_t>(row % rows_per_expert)), values, t->ne[0]);
+      }, type);
+    }});
+  }
+  std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+    return detail::canonical_order(a.name) < detail::canonical_order(b.name);
+  });
+  for (const Pending& p : pending) p.add(w);
+  report.n_tensors = static_cast<int>(pending.size());
+  w.write(out_path);
+  return report;
+}
+
+}  // namespace llmpp::io
