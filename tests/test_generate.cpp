@@ -108,6 +108,26 @@ TEST(Session, SecondCallProcessesOnlyNewTokens) {
             static_cast<int64_t>(loaded.tokenizer->encode("Once upon a time there was a dog").size()) - 5);
 }
 
+// A stop string that spans two tokens (" little" and " girl") ends generation, and no part
+// of it is printed.
+TEST(Session, StopStringSpanningTwoTokensIsNeverPrinted) {
+  LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+  const LoadedModel loaded = LoadedModel::load(test::shared_path("models/stories260K/stories260K.gguf"));
+  Session session(loaded, {512, 1, 64});
+  GenerateOptions options;
+  options.max_tokens = 60;
+  options.sampler.temperature = 0.0f;
+  options.stop_strings = {"le girl"};
+  std::string streamed;
+  const auto result = generate(session, "Once upon a time", options, [&](std::string_view piece) {
+    streamed += piece;
+    return true;
+  });
+  EXPECT_EQ(result.reason, StopReason::stop_string);
+  EXPECT_EQ(result.text, ", there was a litt");
+  EXPECT_EQ(streamed, result.text);
+}
+
 TEST(Session, PromptLongerThanContextIsRefused) {
   LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
   const LoadedModel loaded = LoadedModel::load(test::shared_path("models/stories260K/stories260K.gguf"));
