@@ -17,6 +17,7 @@
 #include <random>
 #include <string>
 #include <cstring>
+#include <ctime>
 #include <tuple>
 #include <vector>
 
@@ -82,6 +83,14 @@ const WeightCopies& weight_copies(DType type, int64_t n_out, int64_t n_in, bool 
   return *(cache[key] = std::move(copies));
 }
 
+// CPU seconds of the calling thread. The machine may be shared: wall-clock rates then
+// measure the neighbours too, while CPU time per thread still measures the kernel.
+double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 struct Machine {
   std::unique_ptr<ThreadPool> pools[3];  // index = thread count
   double read_bandwidth[3] = {};         // bytes/s
@@ -100,15 +109,19 @@ void gemv(benchmark::State& state, DType type, int64_t n_out, int64_t n_in, int 
   std::vector<float> y(static_cast<size_t>(n_out));
   size_t copy = 0;
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = thread_cpu_seconds();
   for (auto _ : state) {
     kernels::matmul(w.views[copy], x.data(), 1, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
     copy = (copy + 1) % w.views.size();
   }
+  const double cpu_seconds = thread_cpu_seconds() - cpu_start;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double bytes_per_second = static_cast<double>(w.bytes_per_copy) * state.iterations() / seconds;
-  state.counters["weight_GB/s"] = bytes_per_second / 1e9;
-  state.counters["of_bandwidth"] = bytes_per_second / machine().read_bandwidth[n_threads];
+  const double bytes = static_cast<double>(w.bytes_per_copy) * state.iterations();
+  state.counters["weight_GB/s"] = bytes / seconds / 1e9;
+  state.counters["of_bandwidth"] = bytes / seconds / machine().read_bandwidth[n_threads];
+  // Rows are split evenly, so the calling thread's CPU time stands for every thread's.
+  state.counters["GB/cpu_s/thread"] = bytes / (cpu_seconds * n_threads) / 1e9;
 }
 
 void gemm(benchmark::State& state, DType type, int64_t n_out, int64_t n_in, int64_t n_tokens, int n_threads) {
@@ -117,14 +130,17 @@ void gemm(benchmark::State& state, DType type, int64_t n_out, int64_t n_in, int6
   const std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * n_in), 1);
   std::vector<float> y(static_cast<size_t>(n_tokens * n_out));
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = thread_cpu_seconds();
   for (auto _ : state) {
     kernels::matmul(w.views[0], x.data(), n_tokens, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
   }
+  const double cpu_seconds = thread_cpu_seconds() - cpu_start;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double flops = 2.0 * static_cast<double>(n_tokens) * n_out * n_in * state.iterations() / seconds;
-  state.counters["GFLOP/s"] = flops / 1e9;
-  state.counters["of_fma_peak"] = flops / machine().fma_peak[n_threads];
+  const double flop = 2.0 * static_cast<double>(n_tokens) * n_out * n_in * state.iterations();
+  state.counters["GFLOP/s"] = flop / seconds / 1e9;
+  state.counters["of_fma_peak"] = flop / seconds / machine().fma_peak[n_threads];
+  state.counters["GFLOP/cpu_s/thread"] = flop / (cpu_seconds * n_threads) / 1e9;
 }
 
 }  // namespace

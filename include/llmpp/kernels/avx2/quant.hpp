@@ -120,15 +120,8 @@ inline float abs_max32(const float* x) {
   return horizontal_max(m);
 }
 
-// Q5_0 quants minus 16, as int8 in [-16, 15]: q - 16 is the low nibble when the fifth bit is
-// set, else low - 16 = low | 0xf0.
-inline __m256i unpack_q5_0(const uint8_t* qs, const uint8_t* qh) {
-  const __m256i missing_high = _mm256_andnot_si256(bits_to_bytes(qh), _mm256_set1_epi8(static_cast<char>(0xf0)));
-  return _mm256_or_si256(unpack_nibbles32(qs), missing_high);
-}
-
-// Q5_0 / Q5_1 quants, unsigned in [0, 31].
-inline __m256i unpack_q5_1(const uint8_t* qs, const uint8_t* qh) {
+// Q5_0 / Q5_1 quants, unsigned in [0, 31]: the low nibbles plus 16 where qh has the bit.
+inline __m256i unpack_q5(const uint8_t* qs, const uint8_t* qh) {
   return _mm256_or_si256(unpack_nibbles32(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
 }
 
@@ -259,7 +252,7 @@ inline float vec_dot(const BlockQ5_0* w, const BlockQ8_0* a, int64_t n) {
   using namespace quant_simd;
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 32; ++i) {
-    const __m256i lanes = dot_offset_u8_i8(unpack_q5_1(w[i].qs, w[i].qh), 16, load256(a[i].qs));
+    const __m256i lanes = dot_offset_u8_i8(unpack_q5(w[i].qs, w[i].qh), 16, load256(a[i].qs));
     acc = _mm256_fmadd_ps(block_scale(w[i].d, a[i].d), _mm256_cvtepi32_ps(lanes), acc);
   }
   return horizontal_sum(acc);
@@ -271,7 +264,7 @@ inline float vec_dot(const BlockQ5_1* w, const BlockQ8_1* a, int64_t n) {
   float min_terms = 0.0f;
   for (int64_t i = 0; i < n / 32; ++i) {
     min_terms += half(w[i].m) * half(a[i].s);
-    const __m256i lanes = dot_u8_i8(unpack_q5_1(w[i].qs, w[i].qh), load256(a[i].qs));
+    const __m256i lanes = dot_u8_i8(unpack_q5(w[i].qs, w[i].qh), load256(a[i].qs));
     acc = _mm256_fmadd_ps(block_scale(w[i].d, a[i].d), _mm256_cvtepi32_ps(lanes), acc);
   }
   return horizontal_sum(acc) + min_terms;
@@ -434,10 +427,14 @@ inline void store_scaled_i8(__m256i q, float scale, float offset, float* y) {
   store_scaled_i8(q, _mm256_set1_ps(scale), _mm256_set1_ps(offset), _mm256_set1_ps(scale), _mm256_set1_ps(offset), y);
 }
 
+// d (q - 8) as d q - 8 d: both products are exact in float, so the FMA rounds once, like
+// the scalar twin (likewise Q5_0).
 inline void dequantize_row(const BlockQ4_0* x, float* y, int64_t n) {
   using namespace quant_simd;
-  for (int64_t i = 0; i < n / 32; ++i, y += 32)
-    store_scaled_i8(_mm256_sub_epi8(unpack_nibbles32(x[i].qs), _mm256_set1_epi8(8)), half(x[i].d), 0.0f, y);
+  for (int64_t i = 0; i < n / 32; ++i, y += 32) {
+    const float d = half(x[i].d);
+    store_scaled_i8(unpack_nibbles32(x[i].qs), d, -8.0f * d, y);
+  }
 }
 
 inline void dequantize_row(const BlockQ4_1* x, float* y, int64_t n) {
@@ -448,13 +445,16 @@ inline void dequantize_row(const BlockQ4_1* x, float* y, int64_t n) {
 
 inline void dequantize_row(const BlockQ5_0* x, float* y, int64_t n) {
   using namespace quant_simd;
-  for (int64_t i = 0; i < n / 32; ++i, y += 32) store_scaled_i8(unpack_q5_0(x[i].qs, x[i].qh), half(x[i].d), 0.0f, y);
+  for (int64_t i = 0; i < n / 32; ++i, y += 32) {
+    const float d = half(x[i].d);
+    store_scaled_i8(unpack_q5(x[i].qs, x[i].qh), d, -16.0f * d, y);
+  }
 }
 
 inline void dequantize_row(const BlockQ5_1* x, float* y, int64_t n) {
   using namespace quant_simd;
   for (int64_t i = 0; i < n / 32; ++i, y += 32)
-    store_scaled_i8(unpack_q5_1(x[i].qs, x[i].qh), half(x[i].d), half(x[i].m), y);
+    store_scaled_i8(unpack_q5(x[i].qs, x[i].qh), half(x[i].d), half(x[i].m), y);
 }
 
 inline void dequantize_row(const BlockQ8_0* x, float* y, int64_t n) {
