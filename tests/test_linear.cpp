@@ -147,7 +147,7 @@ TEST(Matmul, UnsupportedTypeThrowsNamingIt) {
   }
 }
 
-TEST(Matmul, RowsThatAreNotWholeBlocksThrow) {
+TEST(Matmul, MalformedViewsThrow) {
   std::vector<uint8_t> bytes(64);
   TensorView w;
   w.name = "bad";
@@ -155,7 +155,10 @@ TEST(Matmul, RowsThatAreNotWholeBlocksThrow) {
   w.n_dims = 2;
   w.ne = {48, 1, 1, 1};
   w.data = bytes.data();
-  float x[48] = {}, y[1];
+  float x[64] = {}, y[2];
+  EXPECT_THROW(matmul(w, x, 1, y), InvalidArgument);
+  w.ne = {64, 2, 1, 1};  // needs 2 rows of 36 bytes
+  w.nbytes = 64;
   EXPECT_THROW(matmul(w, x, 1, y), InvalidArgument);
 }
 

@@ -111,7 +111,8 @@ inline void matmul_prefill(const WeightTypeKernels& kernels, const TensorView& w
 }  // namespace detail
 
 // y (n_tokens, w.rows()) = x (n_tokens, w.cols()) · wᵀ, both row-major. Throws
-// InvalidArgument for a weight type without kernels (Q2_K, Q3_K, ...) or a bad view.
+// InvalidArgument for a weight type without kernels (Q2_K, Q3_K, ...) or a bad view (null
+// data, rows that are not whole blocks, fewer bytes than the shape needs).
 inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool = nullptr) {
   const WeightTypeKernels& kernels = weight_type_kernels(w.type, "matmul");
   if (!w.valid() || n_tokens < 0 || (n_tokens > 0 && (!x || !y)))
@@ -120,6 +121,11 @@ inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float*
   if (w.cols() % block_size != 0)
     throw InvalidArgument("matmul: weight '" + w.name + "' of shape " + w.shape_string() + " has rows that are not " +
                           "a whole number of " + dtype_name(w.type) + " blocks");
+  const uint64_t weight_bytes = checked_mul(w.row_stride(), static_cast<uint64_t>(w.rows()), "weight byte size");
+  if (w.nbytes != 0 && w.nbytes < weight_bytes)
+    throw InvalidArgument("matmul: weight '" + w.name + "' of shape " + w.shape_string() + " needs " +
+                          std::to_string(weight_bytes) + " bytes of " + dtype_name(w.type) + " but its view has " +
+                          std::to_string(w.nbytes));
   if (n_tokens == 0 || w.rows() == 0) return;
   if (w.type == DType::F32) return detail::matmul_f32(w, x, n_tokens, y, pool);
   if (n_tokens < kPrefillMinTokens) return detail::matmul_decode(kernels, w, x, n_tokens, y, pool);
