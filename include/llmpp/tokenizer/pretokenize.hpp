@@ -92,15 +92,18 @@ size_t run_end(const DecodedText& text, size_t i, Predicate&& predicate) {
   return i;
 }
 
-inline bool is_ascii_lower(const DecodedText& text, size_t i, char c) {
-  return i < text.size() && (text.code_point(i) | 0x20) == static_cast<uint32_t>(c);
+// Whether code point i equals the lowercase ASCII letter `c` under Unicode simple case
+// folding: c, its uppercase, and for 's' also U+017F LATIN SMALL LETTER LONG S.
+inline bool folds_to(const DecodedText& text, size_t i, char c) {
+  const uint32_t code_point = text.code_point(i);
+  return (code_point | 0x20) == static_cast<uint32_t>(c) || (c == 's' && code_point == 0x17F);
 }
 
 // 's|'t|'re|'ve|'m|'ll|'d at i (case-insensitively when `ignore_case`): the match end, or i.
 inline size_t contraction(const DecodedText& text, size_t i, bool ignore_case) {
   if (text.code_point(i) != '\'' || i + 1 >= text.size()) return i;
   const auto is = [&](size_t k, char c) {
-    return k < text.size() && (ignore_case ? is_ascii_lower(text, k, c) : text.code_point(k) == static_cast<uint32_t>(c));
+    return k < text.size() && (ignore_case ? folds_to(text, k, c) : text.code_point(k) == static_cast<uint32_t>(c));
   };
   if (is(i + 1, 's') || is(i + 1, 't') || is(i + 1, 'm') || is(i + 1, 'd')) return i + 2;
   if ((is(i + 1, 'r') || is(i + 1, 'v')) && is(i + 2, 'e')) return i + 3;
@@ -261,8 +264,6 @@ class SplitPattern {
     }
     return false;
   }
-
-  Kind kind() const { return kind_; }
 
  private:
   explicit SplitPattern(Kind kind) : kind_(kind) {}
