@@ -17,6 +17,7 @@
 #include "llmpp/io/llama2c.hpp"
 #include "llmpp/io/safetensors.hpp"
 #include "llmpp/model/config.hpp"
+#include "llmpp/model/families.hpp"
 #include "llmpp/model/weight_names.hpp"
 
 namespace llmpp::io {
@@ -82,7 +83,8 @@ inline ModelFiles open_gguf(const std::string& path) {
   ModelFiles m;
   m.format = "gguf";
   m.gguf = std::make_shared<const GGUFFile>(path);
-  m.config = gguf_config(*m.gguf);
+  const GGUFFamily* family = find_gguf_family(*m.gguf);  // gpt2, bloom, falcon, phi3, gemma
+  m.config = family ? gguf_family_config(*family, *m.gguf) : gguf_config(*m.gguf);
   m.weights = std::make_unique<GGUFWeightSource>(m.gguf);
   m.tokenizer_path = path;
   return m;
@@ -93,6 +95,12 @@ inline ModelFiles open_hf(const std::string& folder) {
   const nlohmann::json j = load_json_file(config_path);
   ModelFiles m;
   m.format = "hf";
+  if (const HFFamily* family = find_hf_family(j)) {  // GPT-2, OPT, BLOOM, Falcon, Phi-3, Gemma
+    m.config = hf_family_config(*family, j, config_path);
+    m.weights = std::make_unique<HFWeightSource>(folder, family->names(m.config));
+    m.tokenizer_path = folder;
+    return m;
+  }
   m.config = hf_config_from_json(j, config_path);
   const std::string architecture = hf_architecture(j, config_path).class_name;
   const WeightNameTable* names = find_weight_name_table(architecture);

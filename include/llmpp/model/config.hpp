@@ -19,6 +19,12 @@ enum class RopeLayout { interleaved, half_split };
 enum class RopeScalingType { none, linear, dynamic_ntk, yarn, llama3, longrope };
 enum class Activation { silu, gelu_erf, gelu_tanh, relu };
 enum class FfnType { gated, plain };  // gated: down(act(gate(x)) * up(x)); plain: down(act(up(x)))
+// How a file stores a fused query/key/value projection (GGUF files are always contiguous:
+// llama.cpp's converter rewrites the other layouts).
+//   contiguous: all query rows, then all key rows, then all value rows (Phi-3, GPT-2);
+//   grouped:    per KV head, its n_heads / n_kv_heads query heads, then its key head, then
+//               its value head (BLOOM: [q, k, v] per head; Falcon 40B: [q.., k, v] per group).
+enum class QkvLayout { contiguous, grouped };
 
 struct RopeScaling {
   RopeScalingType type = RopeScalingType::none;
@@ -67,6 +73,15 @@ struct ModelConfig {
   bool tied_embeddings = false;
   bool scale_embeddings = false;    // Gemma: embedding · sqrt(dim)
   int sliding_window = 0;           // 0: full causal attention (Mistral: 4096)
+  bool parallel_ffn_norm = false;   // parallel_residual with a second LayerNorm for the FFN (Falcon 40B)
+  bool post_norm = false;           // OPT 350M: x = norm(x + f(x)) instead of x + f(norm(x))
+  bool output_norm = true;          // false: no norm before the head (OPT with post_norm)
+  bool embedding_norm = false;      // BLOOM: a LayerNorm right after the token embedding
+  int embedding_dim = 0;            // 0: dim. OPT's word_embed_proj_dim: project in/out around the layers
+
+  // How the files store weights whose layout differs from GGUF's (HF checkpoints only).
+  QkvLayout qkv_layout = QkvLayout::contiguous;
+  bool linear_weights_transposed = false;  // GPT-2's Conv1D stores every projection as (in, out)
 
   int n_experts = 0;                // 0: dense FFN
   int n_experts_per_tok = 0;
@@ -81,6 +96,7 @@ struct ModelConfig {
   bool is_gqa() const { return n_kv_heads != n_heads; }
   int n_rot() const { return rope_dim > 0 ? rope_dim : head_dim(); }
   bool is_moe() const { return n_experts > 0; }
+  int embed_dim() const { return embedding_dim > 0 ? embedding_dim : dim; }
 
   // Throws ConfigError naming the field when the numbers cannot describe a model.
   void validate(const std::string& source) const {
@@ -102,6 +118,7 @@ struct ModelConfig {
     if (positions == PositionType::rope && (n_rot() > head_dim() || n_rot() % 2 != 0))
       throw ConfigError(source, "rope_dim", "rotary dimension " + std::to_string(n_rot()) +
                                                 " must be even and at most head_dim " + std::to_string(head_dim()));
+    if (embedding_dim < 0) throw ConfigError(source, "word_embed_proj_dim", "must not be negative");
     if (!(norm_eps > 0.0f)) throw ConfigError(source, "norm_eps", "must be positive");
     if (sliding_window < 0) throw ConfigError(source, "sliding_window", "must not be negative");
     if (n_experts > 0 && (n_experts_per_tok <= 0 || n_experts_per_tok > n_experts))

@@ -1,9 +1,13 @@
 // One model class for every decoder-only family. forward() reads top to bottom like the
 // PyTorch reference: embed, then per layer norm → attention → residual → norm → FFN (or
 // MoE) → residual, then the final norm and the head. Families differ only by the values in
-// ModelConfig and by their weight-name table (model/weight_names.hpp).
+// ModelConfig and by their weight-name table (model/weight_names.hpp, model/families.hpp):
+// the variations are flags — LayerNorm or RMSNorm, RoPE/ALiBi/learned positions, parallel
+// attention and FFN (with one or two norms), post-norm, an embedding norm, and OPT's
+// projections between a narrower embedding and the hidden size.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -51,6 +55,7 @@ class InferenceState {
     branch_out.resize(b * c.dim);
     ffn_out.resize(b * c.dim);
     positions.resize(b);
+    if (c.embed_dim() != c.dim) embed.resize(b * c.embed_dim());
     logits.resize(static_cast<size_t>(c.n_vocab));
   }
 
@@ -64,6 +69,7 @@ class InferenceState {
   std::vector<float> branch_out;      // (max_block, dim) output of attention
   std::vector<float> ffn_out;         // (max_block, dim) output of the FFN
   std::vector<int32_t> positions;     // (max_block)
+  std::vector<float> embed;           // (max_block, embed_dim), only when embed_dim != dim (OPT)
   std::vector<float> logits;          // (n_vocab) of the last position
   layers::FeedForwardScratch ffn_scratch;  // (max_block, ffn_dim) hidden activations
   layers::MoeScratch moe_scratch;
@@ -120,6 +126,7 @@ class Model {
     return files.config;
   }
 
+  // in, out: (n, dim), may alias.
   void norm(const float* in, const std::vector<float>& weight, const std::vector<float>& bias, int64_t n,
             float* out) const {
     if (config_.norm == NormType::rms_norm)
@@ -173,18 +180,39 @@ class Model {
     for (int64_t t = 0; t < n; ++t) s.positions[static_cast<size_t>(t)] = static_cast<int32_t>(s.n_past() + t);
 
     const float embedding_scale = c.scale_embeddings ? std::sqrt(static_cast<float>(c.dim)) : 1.0f;
-    layers::embed_tokens(weights_.token_embd, tokens, n, s.x.data(), embedding_scale);
+    if (c.embed_dim() != c.dim) {
+      // OPT: the table is narrower than the hidden size; project_in widens it.
+      layers::embed_tokens(weights_.token_embd, tokens, n, s.embed.data(), embedding_scale);
+      kernels::matmul(weights_.project_in, s.embed.data(), n, s.x.data(), pool);
+    } else {
+      layers::embed_tokens(weights_.token_embd, tokens, n, s.x.data(), embedding_scale);
+    }
     if (c.positions == PositionType::learned)
       layers::add_learned_positions(s.x.data(), n, weights_.position_embd, s.positions.data(), c.position_offset);
     else if (c.positions == PositionType::sinusoidal)
       layers::add_sinusoidal_positions(s.x.data(), n, c.dim, s.positions.data());
+    if (c.embedding_norm) norm(s.x.data(), weights_.token_embd_norm, weights_.token_embd_norm_bias, n, s.x.data());
 
     for (int l = 0; l < c.n_layers; ++l) {
       const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
+      if (c.post_norm) {
+        // Post-LN (Vaswani et al. 2017; OPT 350M): x = norm(x + f(x)) for each sub-block.
+        std::copy(s.x.begin(), s.x.begin() + width, s.x_norm.begin());
+        attention_block(s, l, n, pool);
+        for (size_t i = 0; i < width; ++i) s.x[i] += s.branch_out[i];
+        norm(s.x.data(), w.attn_norm, w.attn_norm_bias, n, s.x.data());
+        std::copy(s.x.begin(), s.x.begin() + width, s.x_norm.begin());
+        ffn_block(s, l, n, pool);
+        for (size_t i = 0; i < width; ++i) s.x[i] += s.ffn_out[i];
+        norm(s.x.data(), w.ffn_norm, w.ffn_norm_bias, n, s.x.data());
+        continue;
+      }
       norm(s.x.data(), w.attn_norm, w.attn_norm_bias, n, s.x_norm.data());
       attention_block(s, l, n, pool);
       if (c.parallel_residual) {
-        // Falcon / GPT-J: attention and FFN both read the same normalised input.
+        // Falcon / GPT-J: attention and FFN both read the layer's input, normalised once
+        // or (Falcon 40B) by a norm of the FFN's own.
+        if (c.parallel_ffn_norm) norm(s.x.data(), w.ffn_norm, w.ffn_norm_bias, n, s.x_norm.data());
         ffn_block(s, l, n, pool);
         for (size_t i = 0; i < width; ++i) s.x[i] += s.branch_out[i] + s.ffn_out[i];
       } else {
@@ -201,8 +229,16 @@ class Model {
   void head(InferenceState& s, int64_t n, bool last_only, float* logits, ThreadPool* pool) const {
     const int64_t first = last_only ? n - 1 : 0;
     const int64_t rows = n - first;
-    norm(s.x.data() + first * config_.dim, weights_.output_norm, weights_.output_norm_bias, rows, s.x_norm.data());
-    kernels::matmul(weights_.output, s.x_norm.data(), rows, logits, pool);
+    const float* hidden = s.x.data() + first * config_.dim;  // (rows, dim)
+    if (config_.output_norm) {
+      norm(hidden, weights_.output_norm, weights_.output_norm_bias, rows, s.x_norm.data());
+      hidden = s.x_norm.data();
+    }
+    if (config_.embed_dim() != config_.dim) {  // OPT: back to the embedding width
+      kernels::matmul(weights_.project_out, hidden, rows, s.embed.data(), pool);
+      hidden = s.embed.data();
+    }
+    kernels::matmul(weights_.output, hidden, rows, logits, pool);
   }
 
   io::ModelFiles files_;
