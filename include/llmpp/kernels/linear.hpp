@@ -4,9 +4,9 @@
 //   decode (few tokens): quantize each activation row once to the weight type's partner
 //     (Q8_0 / Q8_1 / Q8_K, as ggml does), then one integer dot per (row, token), rows split
 //     across the pool. Memory-bound: every weight byte is read once per call.
-//   prefill (many tokens): dequantize a tile of weight rows into floats that stay in the L2
-//     cache and multiply all tokens by it with Eigen's GEMM, so each dequantized weight
-//     serves every token.
+//   prefill (many tokens): dequantize a tile of weight rows into floats that stay in the
+//     L2/L3 caches and multiply all tokens by it with Eigen's GEMM, so each dequantized
+//     weight serves every token.
 // F32 weights always go to Eigen.
 #pragma once
 

@@ -155,10 +155,12 @@ inline void unpack_q6_k_half(const BlockQ6_K& b, int h, __m256i* q) {
   }
 }
 
-// Scales of two 16-element halves for _mm256_madd_epi16 after maddubs: lanes 0-7 carry
-// elements 0-15, lanes 8-15 elements 16-31.
-inline __m256i scale_pair(int first, int second) {
-  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(second)), _mm_set1_epi16(static_cast<int16_t>(first)));
+// Scales of two 16-element halves for _mm256_madd_epi16 after maddubs (lanes 0-7 carry
+// elements 0-15, lanes 8-15 elements 16-31): int16 scale j in the low lane, j + 1 in the
+// high one, picked by byte shuffle from eight int16 scales present in both lanes.
+inline __m256i scale_pair(__m256i scales16, int j) {
+  const auto pick = [](int k) { return _mm_set1_epi16(static_cast<int16_t>(((2 * k + 1) << 8) | (2 * k))); };
+  return _mm256_shuffle_epi8(scales16, _mm256_set_m128i(pick(j + 1), pick(j)));
 }
 
 }  // namespace quant_simd
@@ -296,6 +298,13 @@ inline float vec_dot_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_b
   using namespace quant_simd;
   uint8_t scales[8], mins[8];
   scalar::unpack_scales_mins_k4(packed_scales, scales, mins);
+  // The 8 scales as int16 in both 128-bit lanes; a byte shuffle broadcasts scale j (cheaper
+  // on Zen 1 than _mm256_set1_epi16 from memory).
+  const __m256i scales16 =
+      _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales))));
+  const auto scale = [&](int j) {
+    return _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(static_cast<int16_t>(((2 * j + 1) << 8) | (2 * j))));
+  };
   __m256i high_bits = kFifthBit ? load256(qh) : _mm256_setzero_si256();
   __m256i sum = _mm256_setzero_si256();
   for (int c = 0; c < 4; ++c, high_bits = _mm256_srli_epi16(high_bits, 2)) {
@@ -303,8 +312,8 @@ inline float vec_dot_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_b
     unpack_k_chunk<kFifthBit>(qs, c, high_bits, q_low, q_high);
     const __m256i p_low = _mm256_maddubs_epi16(q_low, load256(a.qs + 64 * c));
     const __m256i p_high = _mm256_maddubs_epi16(q_high, load256(a.qs + 64 * c + 32));
-    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_low, _mm256_set1_epi16(scales[2 * c])));
-    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_high, _mm256_set1_epi16(scales[2 * c + 1])));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_low, scale(2 * c)));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_high, scale(2 * c + 1)));
   }
   acc = _mm256_fmadd_ps(_mm256_set1_ps(a.d * half(d_bits)), _mm256_cvtepi32_ps(sum), acc);
   return a.d * half(dmin_bits) * static_cast<float>(k_min_sum(mins, a));
@@ -338,11 +347,14 @@ inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
     const int offset_sum = horizontal_sum(_mm256_madd_epi16(load256(a[i].bsums), scales16));
     __m256i sum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
+      // Scales 8h .. 8h + 7 as int16 in both 128-bit lanes, for byte-shuffle broadcasts.
+      const __m256i half_scales = _mm256_broadcastsi128_si256(
+          _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * h))));
       __m256i q[4];
       unpack_q6_k_half(w[i], h, q);
       for (int k = 0; k < 4; ++k) {
         const __m256i p = _mm256_maddubs_epi16(q[k], load256(a[i].qs + 128 * h + 32 * k));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1])));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(half_scales, 2 * k)));
       }
     }
     const float d = a[i].d * half(w[i].d);
