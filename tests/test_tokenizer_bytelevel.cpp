@@ -167,6 +167,13 @@ TEST(ByteLevelSpecial, SpecialTokensNeedParseSpecial) {
   EXPECT_EQ(llama3().encode("<|begin_of_text|>", false, true), (std::vector<int32_t>{begin_of_text}));
 }
 
+// Qwen's normalizer is NFC: decomposed text tokenizes like its composed form.
+TEST(ByteLevelSpecial, QwenAppliesNfc) {
+  REQUIRE_ALL_SHARED();
+  EXPECT_EQ(qwen3().encode("Cafe\xCC\x81 Vie\xCC\xA3\xCC\x82t", false), qwen3().encode("Caf\xC3\xA9 Vi\xE1\xBB\x87t", false));
+  EXPECT_NE(llama3().encode("Cafe\xCC\x81", false), llama3().encode("Caf\xC3\xA9", false));  // Llama 3 has no normalizer
+}
+
 // Settings from the post-processor and tokenizer_config.json.
 TEST(ByteLevelSpecial, ConfigSettings) {
   REQUIRE_ALL_SHARED();

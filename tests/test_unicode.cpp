@@ -7,7 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "llmpp/tokenizer/unicode.hpp"
+#include "llmpp/tokenizer/vocab_test_file.hpp"
+#include "test_util.hpp"
 
 namespace llmpp::tokenizer {
 namespace {
@@ -110,6 +114,37 @@ TEST(UnicodeTables, WhiteSpace) {
   }
   EXPECT_EQ(count, 25u);
   EXPECT_FALSE(is_white_space(invalid(0x20)));
+}
+
+// NFC against the Unicode Consortium's NormalizationTest.txt (a sample in tests/data, see
+// scripts/reference/gen_nfc_cases.py).
+TEST(Nfc, MatchesNormalizationTest) {
+  const nlohmann::json golden = nlohmann::json::parse(read_text_file(test::data_path("nfc_cases.json")));
+  size_t passed = 0, total = 0;
+  for (const auto& test_case : golden.at("cases")) {
+    const std::string input = test_case[0], expected = test_case[1];
+    ++total;
+    const std::string got = to_nfc(input);
+    if (got == expected) ++passed;
+    else if (total - passed <= 10) ADD_FAILURE() << "NFC of case " << total << " differs";
+  }
+  std::printf("[ nfc ] %zu/%zu NormalizationTest cases\n", passed, total);
+  EXPECT_EQ(passed, total);
+}
+
+TEST(Nfc, KeepsInvalidBytesAndAscii) {
+  EXPECT_EQ(to_nfc("plain ascii"), "plain ascii");
+  EXPECT_EQ(to_nfc("e\xCC\x81"), "\xC3\xA9");                          // e + U+0301 -> é
+  EXPECT_EQ(to_nfc("\x80" "e\xCC\x81\xFF"), "\x80\xC3\xA9\xFF");   // invalid bytes stay, in place
+  EXPECT_EQ(to_nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80");    // Hangul L + V -> 가
+  // A long run of alternating marks U+0323 (class 220) and U+0301 (230) is reordered in
+  // O(n log n): a + U+0323 -> U+1EA1, then the other 220s, then the 230s.
+  std::string many_marks = "a";
+  for (int i = 0; i < (1 << 18); ++i) many_marks += (i % 2) ? "\xCC\x81" : "\xCC\xA3";
+  const std::string normalized = to_nfc(many_marks);
+  EXPECT_EQ(normalized.size(), many_marks.size());
+  EXPECT_EQ(normalized.substr(0, 5), "\xE1\xBA\xA1\xCC\xA3");
+  EXPECT_EQ(normalized.substr(normalized.size() - 2), "\xCC\x81");
 }
 
 }  // namespace

@@ -403,8 +403,6 @@ class Normalizer {
     if (pattern.empty()) throw InvalidArgument("Normalizer: Replace with an empty pattern");
     steps_.push_back({Kind::replace, std::move(pattern), std::move(content)});
   }
-  // NFC is applied as the identity: text that is already in NFC (nearly all text, and every
-  // conformance string) is unchanged by it. Decomposed input is not composed.
   void add_nfc() { steps_.push_back({Kind::nfc, {}, {}}); }
 
   bool empty() const { return steps_.empty(); }
@@ -416,7 +414,7 @@ class Normalizer {
           if (!text.empty()) text.insert(0, step.content);  // HF prepends to non-empty text only
           break;
         case Kind::replace: text = replace_all(text, step.pattern, step.content); break;
-        case Kind::nfc: break;
+        case Kind::nfc: text = to_nfc(text); break;
       }
     }
   }

@@ -4,7 +4,7 @@
 // Supported, which covers Llama 3, Qwen2/3, GPT-2-style and Phi-3 (SentencePiece-style BPE):
 //   model          BPE: vocab, merges ("a b" strings or [a, b] pairs), byte_fallback, fuse_unk,
 //                  ignore_merges, unk_token
-//   normalizer     Sequence, Prepend, Replace (String pattern), NFC (identity, see pretokenize.hpp)
+//   normalizer     Sequence, Prepend, Replace (String pattern), NFC
 //   pre_tokenizer  Sequence, Split (known regexes, one-character String), ByteLevel, Digits, Metaspace
 //   decoder        Sequence, ByteLevel, ByteFallback, Fuse, Replace (String), Strip (one leading
 //                  space), Metaspace
@@ -291,6 +291,9 @@ inline Tokenizer tokenizer_from_json(const nlohmann::json& root, const nlohmann:
       reader.fail("added_tokens[" + std::to_string(i) + "].id", "invalid id");
     n_vocab = std::max(n_vocab, id.get<int64_t>() + 1);
   }
+  // Ids index a table: a lone id of 2^31 - 1 must not allocate 2^31 tokens (found by fuzz_tokenizer_json).
+  const int64_t n_defined = static_cast<int64_t>(vocab_json.size() + added_json.size());
+  if (n_vocab > n_defined + 65536) reader.fail("model.vocab", "ids reach " + std::to_string(n_vocab - 1) + " but only " + std::to_string(n_defined) + " tokens are defined");
   vocab.tokens.resize(static_cast<size_t>(n_vocab));
   vocab.types.assign(static_cast<size_t>(n_vocab), TokenType::unused);  // ids nobody names stay unused
   for (const auto& [token, id] : vocab_json.items()) {

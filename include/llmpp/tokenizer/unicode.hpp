@@ -8,11 +8,14 @@
 // and the byte-level encoder maps the raw byte like any other byte.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "llmpp/tokenizer/unicode_tables.hpp"
 
@@ -114,6 +117,120 @@ inline bool is_letter(uint32_t code_point) {
 inline bool is_number(uint32_t code_point) {
   if (code_point < 0x80) return code_point >= '0' && code_point <= '9';
   return unicode_category(code_point) == UnicodeCategory::number;
+}
+
+// ---------------------------------------------------------------------------------------
+// NFC (Unicode Standard Annex #15): canonical decomposition, canonical ordering by combining
+// class, then canonical composition. Invalid bytes (invalid_byte_base + b) pass through as
+// starters that compose with nothing.
+
+inline uint8_t combining_class(uint32_t code_point) {
+  const auto& ranges = unicode_tables::combining_class_ranges;
+  const auto it = std::lower_bound(std::begin(ranges), std::end(ranges), code_point,
+                                   [](const unicode_tables::CombiningClassRange& range, uint32_t value) { return range.last < value; });
+  return it != std::end(ranges) && it->first <= code_point ? it->combining_class : 0;
+}
+
+namespace nfc_detail {
+
+// Hangul syllables decompose and compose by arithmetic (Unicode Standard, sec. 3.12).
+constexpr uint32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+constexpr uint32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
+
+inline const unicode_tables::CanonicalDecomposition* find_decomposition(uint32_t code_point) {
+  const auto& table = unicode_tables::canonical_decompositions;
+  const auto it = std::lower_bound(std::begin(table), std::end(table), code_point,
+                                   [](const unicode_tables::CanonicalDecomposition& d, uint32_t value) { return d.code_point < value; });
+  return it != std::end(table) && it->code_point == code_point ? &*it : nullptr;
+}
+
+inline void decompose(uint32_t code_point, std::vector<uint32_t>& out) {
+  if (code_point >= kSBase && code_point < kSBase + kSCount) {
+    const uint32_t index = code_point - kSBase;
+    out.push_back(kLBase + index / kNCount);
+    out.push_back(kVBase + (index % kNCount) / kTCount);
+    if (index % kTCount) out.push_back(kTBase + index % kTCount);
+    return;
+  }
+  if (const auto* decomposition = find_decomposition(code_point)) {
+    decompose(decomposition->first, out);
+    if (decomposition->second) decompose(decomposition->second, out);
+    return;
+  }
+  out.push_back(code_point);
+}
+
+// The primary composite of (starter, next), or 0.
+inline uint32_t compose(uint32_t starter, uint32_t next) {
+  if (starter >= kLBase && starter < kLBase + kLCount && next >= kVBase && next < kVBase + kVCount)
+    return kSBase + ((starter - kLBase) * kVCount + (next - kVBase)) * kTCount;
+  if (starter >= kSBase && starter < kSBase + kSCount && (starter - kSBase) % kTCount == 0 && next > kTBase && next < kTBase + kTCount)
+    return starter + (next - kTBase);
+  static const std::unordered_map<uint64_t, uint32_t> pairs = [] {
+    std::unordered_map<uint64_t, uint32_t> map;
+    for (const auto& d : unicode_tables::canonical_decompositions)
+      if (d.composes) map.emplace(uint64_t{d.first} << 32 | d.second, d.code_point);
+    return map;
+  }();
+  const auto it = pairs.find(uint64_t{starter} << 32 | next);
+  return it == pairs.end() ? 0 : it->second;
+}
+
+}  // namespace nfc_detail
+
+// `text` in Normalization Form C.
+inline std::string to_nfc(std::string_view text) {
+  // Below U+0300 every character is its own NFC form and no combining mark can follow.
+  bool quick = true;
+  for (size_t offset = 0; offset < text.size() && quick;) {
+    const DecodedCodePoint decoded = decode_utf8(text, offset);
+    quick = decoded.code_point < 0x300 || decoded.code_point >= invalid_byte_base;
+    offset += decoded.length;
+  }
+  if (quick) return std::string(text);
+
+  std::vector<uint32_t> code_points;  // (n) after full canonical decomposition
+  code_points.reserve(text.size());
+  for (size_t offset = 0; offset < text.size();) {
+    const DecodedCodePoint decoded = decode_utf8(text, offset);
+    nfc_detail::decompose(decoded.code_point, code_points);
+    offset += decoded.length;
+  }
+  // Canonical ordering: each run of non-starters sorted by class, stably (O(k log k) per run).
+  for (size_t begin = 0; begin < code_points.size();) {
+    if (combining_class(code_points[begin]) == 0) {
+      ++begin;
+      continue;
+    }
+    size_t end = begin;
+    while (end < code_points.size() && combining_class(code_points[end]) != 0) ++end;
+    std::stable_sort(code_points.begin() + begin, code_points.begin() + end,
+                     [](uint32_t a, uint32_t b) { return combining_class(a) < combining_class(b); });
+    begin = end;
+  }
+  // Canonical composition: a character joins the last starter unless blocked by a character
+  // in between of class 0 or of a class at least its own.
+  std::vector<uint32_t> composed;  // (<= n)
+  composed.reserve(code_points.size());
+  size_t starter = SIZE_MAX;
+  uint8_t last_class = 0;
+  for (uint32_t code_point : code_points) {
+    const uint8_t current_class = combining_class(code_point);
+    const bool adjacent_to_starter = starter != SIZE_MAX && starter + 1 == composed.size();
+    if (starter != SIZE_MAX && (adjacent_to_starter || (last_class != 0 && last_class < current_class))) {
+      if (const uint32_t composite = nfc_detail::compose(composed[starter], code_point)) {
+        composed[starter] = composite;
+        continue;
+      }
+    }
+    if (current_class == 0) starter = composed.size();
+    last_class = current_class;
+    composed.push_back(code_point);
+  }
+  std::string result;
+  result.reserve(text.size());
+  for (uint32_t code_point : composed) append_utf8(code_point, result);
+  return result;
 }
 
 }  // namespace llmpp::tokenizer
