@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // The bytes as ids, folded into [-1, n_vocab]: the two ends must be refused, the rest decode.
   std::vector<int32_t> ids(size / 4);
-  std::memcpy(ids.data(), data, ids.size() * 4);
+  if (!ids.empty()) std::memcpy(ids.data(), data, ids.size() * 4);
   bool any_invalid = false;
   for (int32_t& id : ids) {
     id = static_cast<int32_t>(static_cast<uint32_t>(id) % (static_cast<uint32_t>(tok.n_vocab()) + 2)) - 1;
