@@ -272,9 +272,9 @@ double abs_dot(const DotCase& c) {
 }
 
 // Each type's dot equals the float64 dot of the dequantized operands within 1e-5 of
-// sum |w_i a_i|. Q4_1 / Q5_1 also carry m * s where s is d * sum(q) rounded to fp16: that
-// term adds up to 2^-11 * sum_blocks |m| |s|, bounded by 2^-11 * sum |w_i a_i| + ... so its
-// allowance is 1e-3 of sum_blocks max|w| * sum|a| instead.
+// sum |w_i a_i|. Q4_1 / Q5_1 also carry m * s, where s = d * sum(q) is stored as fp16
+// (relative error 2^-11); with |m| <= max|w| and |s| <= sum|a| over the block, that term
+// gets 2^-10 * max|w| * sum|a| per block (a factor 2 of margin).
 TEST(QuantDot, MatchesDequantizedDot) {
   uint32_t seed = 100;
   for (DType type : kWeightTypes) {
