@@ -17,6 +17,7 @@
 #include "llmpp/core/fp16.hpp"
 #include "llmpp/io/hf_to_gguf.hpp"
 #include "llmpp/io/model_files.hpp"
+#include "llmpp/model/generate.hpp"
 #include "test_util.hpp"
 
 namespace llmpp::io {
@@ -116,6 +117,29 @@ TEST(Convert, Stories260KBF16AndQ8_0) {
   std::remove(out_q8.c_str());
 }
 
+TEST(Convert, ConvertedStories260KGeneratesTheReferenceText) {
+  // The converted file carries its own tokenizer; greedy decoding from BOS must print what
+  // llama2.c's run.c prints for stories260K (../shared/README.md), 200 tokens.
+  LLMPP_REQUIRE_SHARED("models/stories260K-hf/model.safetensors");
+  const std::string out = temp_path("stories_generate.gguf");
+  convert_hf_to_gguf(test::shared_path("models/stories260K-hf"), out);
+  const LoadedModel loaded = LoadedModel::load(out);
+  Session session(loaded, {512, 2, 64});
+  GenerateOptions greedy;
+  greedy.max_tokens = 200;
+  greedy.sampler.temperature = 0.0f;
+  greedy.echo_prompt = true;
+  const GenerateResult result = generate_from_tokens(session, {loaded.tokenizer->bos_id()}, greedy);
+  EXPECT_EQ(result.text,
+            "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
+            "she saw a big, red ball. She wanted to play with it, but it was too high.\n"
+            "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I "
+            "want to play with your ball, but I can't find it.\"\n"
+            "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\n"
+            "Lily didn't want to help her mom, so she");
+  std::remove(out.c_str());
+}
+
 // ---- Synthetic folders ----
 
 // Writes an F32 safetensors file with the given tensors (name -> (shape, values)).
@@ -127,7 +151,8 @@ void write_safetensors(const std::string& path, const std::map<std::string, std:
     data.append(reinterpret_cast<const char*>(tensor.second.data()), tensor.second.size() * sizeof(float));
     header[name] = {{"dtype", "F32"}, {"shape", tensor.first}, {"data_offsets", {begin, data.size()}}};
   }
-  const std::string text = header.dump();
+  std::string text = header.dump();
+  text.resize((text.size() + 7) / 8 * 8, ' ');  // pad as the safetensors library does: F32 data 4-byte aligned
   const uint64_t n = text.size();
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(&n), 8);
