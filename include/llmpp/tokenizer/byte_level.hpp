@@ -89,6 +89,8 @@ class BpeModel {
   void encode(std::string_view piece, std::vector<BpeSymbol>& symbols, std::vector<BpePair<int32_t>>& heap,
               std::vector<int32_t>& out) const {
     if (piece.empty()) return;
+    if (piece.size() >= UINT32_MAX)  // BpeSymbol offsets are 32-bit
+      throw LimitError("BPE: a pre-token of " + std::to_string(piece.size()) + " bytes exceeds 4 GiB");
     if (options_.ignore_merges) {
       if (const int32_t id = find(piece); id >= 0) {
         out.push_back(id);

@@ -44,6 +44,8 @@ class DecodedText {
   static constexpr uint8_t kWhiteSpace = 0x08;  // flag bit beside the 3-bit category
 
   void assign(std::string_view text) {
+    if (text.size() >= UINT32_MAX)  // offsets are 32-bit
+      throw LimitError("pre-tokenizer: a text segment of " + std::to_string(text.size()) + " bytes exceeds 4 GiB");
     text_ = text;
     code_points_.clear();
     offsets_.clear();
