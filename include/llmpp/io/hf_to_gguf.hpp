@@ -184,9 +184,13 @@ inline ConvertReport convert_hf_to_gguf(const std::string& folder, const std::st
   detail::write_model_metadata(w, c, name, options.type, config_path);
   if (options.copy_tokenizer) report.tokenizer_copied = detail::write_sentencepiece_tokenizer(w, folder, c, report);
 
-  // Canonical name -> source tensor; Mixtral's per-expert matrices grouped for stacking.
-  std::vector<std::pair<std::string, const TensorView*>> plain;
-  std::map<std::string, std::vector<const TensorView*>> stacked;  // "blk.N.ffn_gate_exps.weight" -> (n_experts)
+  // Each output tensor and its source: one HF tensor, or Mixtral's experts to stack.
+  struct Source {
+    std::string canonical;
+    std::vector<const TensorView*> parts;  // (1) or (n_experts)
+  };
+  std::vector<Source> sources;
+  std::map<std::string, size_t> stacks;  // "blk.N.ffn_gate_exps.weight" -> index in sources
   for (const TensorView* t : files.tensors()) {
     const std::string canonical = to_canonical_name(*names, t->name);
     if (canonical.empty()) {
@@ -194,22 +198,28 @@ inline ConvertReport convert_hf_to_gguf(const std::string& folder, const std::st
       continue;
     }
     std::string layer, expert;
-    bool is_expert = false;
-    for (const char* kind : {"ffn_gate", "ffn_up", "ffn_down"}) {
-      if (!llmpp::detail::match_weight_pattern((std::string("blk.{N}.") + kind + ".{E}.weight").c_str(), canonical,
-                                               layer, expert))
-        continue;
-      const int e = std::atoi(expert.c_str());
-      if (e < 0 || e >= c.n_experts)
-        throw FormatError(folder, t->name, 0, "expert " + expert + " is outside num_local_experts " +
-                                                   std::to_string(c.n_experts));
-      auto& slots = stacked["blk." + layer + "." + kind + "_exps.weight"];
-      slots.resize(static_cast<size_t>(c.n_experts), nullptr);
-      slots[static_cast<size_t>(e)] = t;
-      is_expert = true;
+    const char* expert_kind = nullptr;
+    for (const char* kind : {"ffn_gate", "ffn_up", "ffn_down"})
+      if (llmpp::detail::match_weight_pattern((std::string("blk.{N}.") + kind + ".{E}.weight").c_str(), canonical,
+                                              layer, expert))
+        expert_kind = kind;
+    if (!expert_kind) {
+      sources.push_back({canonical, {t}});
+      continue;
     }
-    if (!is_expert) plain.emplace_back(canonical, t);
+    const int e = std::atoi(expert.c_str());
+    if (e < 0 || e >= c.n_experts)
+      throw FormatError(folder, t->name, 0, "expert " + expert + " is outside num_local_experts " + std::to_string(c.n_experts));
+    const std::string stacked = "blk." + layer + "." + expert_kind + "_exps.weight";
+    if (!stacks.count(stacked)) {
+      stacks[stacked] = sources.size();
+      sources.push_back({stacked, std::vector<const TensorView*>(static_cast<size_t>(c.n_experts), nullptr)});
+    }
+    sources[stacks[stacked]].parts[static_cast<size_t>(e)] = t;
   }
+  std::stable_sort(sources.begin(), sources.end(), [](const Source& a, const Source& b) {
+    return detail::canonical_order(a.canonical) < detail::canonical_order(b.canonical);
+  });
 
   // The stored type of a tensor with `n_dims` dimensions and rows of `cols` elements.
   auto output_type = [&](const std::string& canonical, int n_dims, int64_t cols) {
@@ -219,60 +229,44 @@ inline ConvertReport convert_hf_to_gguf(const std::string& folder, const std::st
                            dtype_name(options.type) + " blocks; stored as F16");
     return DType::F16;
   };
-  struct Pending { std::string name; std::function<void(GGUFWriter&)> add; };
-  std::vector<Pending> pending;
-
-  for (const auto& [canonical, t] : plain) {
-    const std::vector<int64_t> ne(t->ne.begin(), t->ne.begin() + t->n_dims);
-    const DType type = output_type(canonical, t->n_dims, t->ne[0]);
-    const bool is_q = canonical.find(".attn_q.") != std::string::npos;
-    const bool is_k = canonical.find(".attn_k.") != std::string::npos;
-    const bool permute = unpermute_qk && (is_q || is_k);
-    const TensorView* src = t;
-    if (type == src->type && !permute) {
-      pending.push_back({canonical, [=](GGUFWriter& out) { out.add_tensor(canonical, type, ne, src->data, src->nbytes); }});
+  const uint64_t head_dim = static_cast<uint64_t>(c.head_dim());
+  for (const Source& source : sources) {
+    const std::string& canonical = source.canonical;
+    const TensorView* first = source.parts[0];
+    for (size_t e = 0; e < source.parts.size(); ++e) {
+      const TensorView* t = source.parts[e];
+      if (!t) throw FormatError(folder, canonical, 0, "expert " + std::to_string(e) + " is missing");
+      if (t->ne != first->ne || t->type != first->type)
+        throw FormatError(folder, t->name, 0, "shape " + t->shape_string() + " differs from expert 0's " + first->shape_string());
+    }
+    const bool is_stack = source.parts.size() > 1 || canonical.find("_exps.") != std::string::npos;
+    std::vector<int64_t> ne(first->ne.begin(), first->ne.begin() + first->n_dims);
+    if (is_stack) ne.push_back(static_cast<int64_t>(source.parts.size()));  // (n_experts, rows, cols)
+    const DType type = output_type(canonical, static_cast<int>(ne.size()), first->ne[0]);
+    const bool permute = unpermute_qk && (canonical.find(".attn_q.") != std::string::npos ||
+                                          canonical.find(".attn_k.") != std::string::npos);
+    if (!is_stack && !permute && type == first->type) {  // stored as is: copied straight from the map
+      w.add_tensor(canonical, type, ne, first->data, first->nbytes);
       continue;
     }
-    const uint64_t head_dim = static_cast<uint64_t>(c.head_dim());
-    const int64_t n_in_row = src->n_dims == 1 ? 1 : src->ne[0];  // a bias permutes element by element
-    pending.push_back({canonical, [=](GGUFWriter& out) {
-      if (src->n_dims == 1) {
-        out.add_tensor(canonical, ne, [=](uint64_t, float* values) {
-          std::vector<float> all(static_cast<size_t>(src->ne[0]));
-          kernels::dequantize_row(src->type, src->data, all.data(), src->ne[0]);
-          for (int64_t i = 0; i < src->ne[0]; ++i)
-            values[i] = all[permute ? hf_row_of_meta_row(static_cast<uint64_t>(i), head_dim) : static_cast<size_t>(i)];
-        }, type);
-      } else {
-        out.add_tensor(canonical, ne, [=](uint64_t row, float* values) {
-          const uint64_t source_row = permute ? hf_row_of_meta_row(row, head_dim) : row;
-          kernels::dequantize_row(src->type, src->row(static_cast<int64_t>(source_row)), values, n_in_row);
-        }, type);
-      }
-    }});
-  }
-  for (const auto& [canonical, experts] : stacked) {
-    for (size_t e = 0; e < experts.size(); ++e)
-      if (!experts[e]) throw FormatError(folder, canonical, 0, "expert " + std::to_string(e) + " is missing");
-    const TensorView* first = experts[0];
-    for (const TensorView* t : experts)
-      if (t->ne != first->ne || t->type != first->type || t->n_dims != 2)
-        throw FormatError(folder, t->name, 0, "expert shape " + t->shape_string() + " differs from " + first->shape_string());
-    const std::vector<int64_t> ne = {first->ne[0], first->ne[1], static_cast<int64_t>(experts.size())};
-    const DType type = output_type(canonical, 3, first->ne[0]);
-    const uint64_t rows_per_expert = static_cast<uint64_t>(first->ne[1]);
-    pending.push_back({canonical, [=](GGUFWriter& out) {
-      out.add_tensor(canonical, ne, [=](uint64_t row, float* values) {
-        const TensorView* t = experts[row / rows_per_expert];
-        kernels::dequantize_row(t->type, t->row(static_cast<int64_t>(row % rows_per_expert)), values, t->ne[0]);
+    if (first->n_dims == 1) {  // a bias: its elements are the rows to permute
+      w.add_tensor(canonical, ne, [first, permute, head_dim](uint64_t, float* values) {
+        std::vector<float> hf(static_cast<size_t>(first->ne[0]));  // (n) as stored
+        kernels::dequantize_row(first->type, first->data, hf.data(), first->ne[0]);
+        for (uint64_t i = 0; i < hf.size(); ++i) values[i] = hf[permute ? hf_row_of_meta_row(i, head_dim) : i];
       }, type);
-    }});
+      continue;
+    }
+    const std::vector<const TensorView*> parts = source.parts;
+    const uint64_t rows_per_part = static_cast<uint64_t>(first->rows());
+    w.add_tensor(canonical, ne, [parts, rows_per_part, permute, head_dim](uint64_t row, float* values) {
+      const TensorView* t = parts[row / rows_per_part];
+      const uint64_t r = row % rows_per_part;
+      kernels::dequantize_row(t->type, t->row(static_cast<int64_t>(permute ? hf_row_of_meta_row(r, head_dim) : r)),
+                              values, t->ne[0]);
+    }, type);
   }
-  std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-    return detail::canonical_order(a.name) < detail::canonical_order(b.name);
-  });
-  for (const Pending& p : pending) p.add(w);
-  report.n_tensors = static_cast<int>(pending.size());
+  report.n_tensors = static_cast<int>(sources.size());
   w.write(out_path);
   return report;
 }
