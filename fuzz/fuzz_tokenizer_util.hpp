@@ -20,7 +20,8 @@ inline void check_ids(const tokenizer::Tokenizer& tok, const std::vector<int32_t
 }
 
 // Encodes `text` both ways, then decodes the ids in one go and streamed; both decoders
-// must agree once the streamed text is flushed.
+// must agree once the streamed text is flushed, when the ids start with BOS (without it the
+// streaming decoder, which continues a prompt, keeps a leading space that decode strips).
 inline void round_trip(const tokenizer::Tokenizer& tok, std::string_view text) {
   for (const bool parse_special : {false, true}) {
     const std::vector<int32_t> ids = tok.encode(text, true, parse_special);
@@ -34,7 +35,7 @@ inline void round_trip(const tokenizer::Tokenizer& tok, std::string_view text) {
     // The streaming decoder replaces broken UTF-8 with U+FFFD, so compare only valid text.
     std::string valid;
     tokenizer::append_valid_utf8(decoded, true, valid);
-    if (valid != streamed) violated("streamed decode differs from decode");
+    if (!ids.empty() && ids[0] == tok.bos_id() && valid != streamed) violated("streamed decode differs from decode");
   }
 }
 

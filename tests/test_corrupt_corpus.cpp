@@ -284,6 +284,9 @@ std::vector<CorruptCase> tokenizer_json_cases() {
        "added_tokens[0].id", "invalid id"},
       {"JsonUnkTokenNotInVocab", "tokenizer.json", t, json_file(with(good, "/model/unk_token"_json_pointer, "<nope>")),
        config, "model.unk_token", "'<nope>' is not in the vocabulary"},
+      // Found by fuzz_tokenizer_json: one id of 2^31 - 1 made the loader allocate 2^31 tokens (64 GiB).
+      {"JsonVocabIdFarBeyondTheEntries", "tokenizer.json", t,
+       json_file(with(good, "/model/vocab/a"_json_pointer, INT32_MAX)), config, "model.vocab", "ids reach 2147483647"},
       {"JsonDropout", "tokenizer.json", t, json_file(with(good, "/model/dropout"_json_pointer, 0.1)), config,
        "model.dropout", "dropout"},
       {"JsonUnsupportedNormalizer", "tokenizer.json", t,
@@ -331,6 +334,9 @@ std::vector<CorruptCase> config_json_cases() {
       {"ConfigLlama3ScalingWithoutOriginalContext", "config.json", c,
        json_file(with(good, "/rope_scaling"_json_pointer, {{"rope_type", "llama3"}, {"factor", 8.0}})), config,
        "rope_scaling.original_max_position_embeddings", "required"},
+      // Found by fuzz_hf_config: q_dim() = n_heads x head_dim overflowed an int.
+      {"ConfigHeadDimOverflowsQDim", "config.json", c,
+       json_file(with(good, "/head_dim"_json_pointer, 1 << 30)), config, "head_dim", "overflow an int"},
       {"ConfigMoreExpertsPerTokenThanExperts", "config.json", c,
        json_file(with(mixtral, "/num_experts_per_tok"_json_pointer, 9)), config, "num_experts_per_tok", "between 1 and 8"},
   };

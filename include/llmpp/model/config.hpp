@@ -109,6 +109,9 @@ struct ModelConfig {
     positive(n_heads, "num_attention_heads");
     positive(n_kv_heads, "num_key_value_heads");
     positive(ffn_dim, "intermediate_size");
+    // q_dim() and kv_dim() are ints: a huge head_dim must not overflow them (found by fuzz_hf_config).
+    if (int64_t{n_heads} * head_dim() > INT32_MAX)
+      throw ConfigError(source, "head_dim", std::to_string(n_heads) + " heads of " + std::to_string(head_dim()) + " overflow an int");
     if (head_dim_override == 0 && dim % n_heads != 0)
       throw ConfigError(source, "num_attention_heads",
                         std::to_string(n_heads) + " heads do not divide hidden_size " + std::to_string(dim));
