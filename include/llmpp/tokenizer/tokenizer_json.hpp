@@ -294,9 +294,6 @@ inline Tokenizer tokenizer_from_json(const nlohmann::json& root, const nlohmann:
   // Ids index a table: a lone id of 2^31 - 1 must not allocate 2^31 tokens (found by fuzz_tokenizer_json).
   const int64_t n_defined = static_cast<int64_t>(vocab_json.size() + added_json.size());
   if (n_vocab > n_defined + 65536) reader.fail("model.vocab", "ids reach " + std::to_string(n_vocab - 1) + " but only " + std::to_string(n_defined) + " tokens are defined");
-  // Ids index a table: a lone id of 2^31 - 1 must not allocate 2^31 tokens (found by fuzz_tokenizer_json).
-  const int64_t n_defined = static_cast<int64_t>(vocab_json.size() + added_json.size());
-  if (n_vocab > n_defined + 65536) reader.fail("model.vocab", "ids reach " + std::to_string(n_vocab - 1) + " but only " + std::to_string(n_defined) + " tokens are defined");
   vocab.tokens.resize(static_cast<size_t>(n_vocab));
   vocab.types.assign(static_cast<size_t>(n_vocab), TokenType::unused);  // ids nobody names stay unused
   for (const auto& [token, id] : vocab_json.items()) {
