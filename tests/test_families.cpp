@@ -274,8 +274,10 @@ TEST(FamilyWeights, FusedProjectionsAreViewsWhereContiguous) {
   EXPECT_EQ(L.wv.data, L.wk.row(L.wk.rows()));
   EXPECT_EQ(L.ffn.up.data, L.ffn.gate.row(L.ffn.gate.rows()));
 
-  auto falcon = Model::load(tiny_folder("falcon_40b"));
-  EXPECT_EQ(falcon->weights().converted.size(), 2u);  // one regrouped query_key_value per layer
+  auto falcon_40b = Model::load(tiny_folder("falcon_40b"));
+  EXPECT_EQ(falcon_40b->weights().converted.size(), 2u);  // one regrouped query_key_value per layer
+  auto falcon_7b = Model::load(tiny_folder("falcon"));     // one KV group: already contiguous
+  EXPECT_TRUE(falcon_7b->weights().converted.empty());
   auto gpt2 = Model::load(tiny_folder("gpt2"));
   EXPECT_EQ(gpt2->weights().converted.size(), 2u * 4u);  // c_attn, attn c_proj, c_fc, mlp c_proj per layer
   auto gemma = Model::load(tiny_folder("gemma"));

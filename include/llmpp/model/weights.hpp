@@ -103,7 +103,7 @@ inline TensorView row_slice(const TensorView& matrix, int64_t first, int64_t n_r
   return t;
 }
 
-// A view of `bytes` that `owner` keeps alive.
+// A (rows, cols) view of `bytes`, which `w.converted` keeps alive.
 inline TensorView own(ModelWeights& w, std::vector<uint8_t> bytes, const TensorView& like, int64_t rows,
                       int64_t cols) {
   auto buffer = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
@@ -167,7 +167,7 @@ inline void bind_attention_projections(const ModelConfig& c, const io::WeightSou
   }
   TensorView qkv = linear_weight(w, source, p + "attn_qkv.weight", fused_dim, c.dim, transposed);
   std::vector<float> bias = vector_weight(source, p + "attn_qkv.bias", fused_dim, c.attn_qkv_bias);
-  if (c.qkv_layout == QkvLayout::grouped) {
+  if (c.qkv_layout == QkvLayout::grouped && c.n_kv_heads > 1) {  // one group (Falcon 7B) is contiguous
     const int q_per_kv = c.n_heads / c.n_kv_heads;
     const uint64_t head_rows = static_cast<uint64_t>(c.head_dim());
     qkv = own(w, ungroup_qkv(static_cast<const uint8_t*>(qkv.data), c.n_kv_heads, q_per_kv, head_rows * qkv.row_stride()),
