@@ -178,16 +178,32 @@ inline uint32_t compose(uint32_t starter, uint32_t next) {
 
 }  // namespace nfc_detail
 
+// UAX #15's quick check: true when `text` is certainly in NFC already (no character whose
+// NFC_Quick_Check is No or Maybe, combining marks in canonical order).
+inline bool is_nfc_quick(std::string_view text) {
+  uint8_t last_class = 0;
+  for (size_t offset = 0; offset < text.size();) {
+    const DecodedCodePoint decoded = decode_utf8(text, offset);
+    offset += decoded.length;
+    const uint32_t code_point = decoded.code_point;
+    if (code_point < 0x300 || code_point >= invalid_byte_base) {  // no class, quick check Yes
+      last_class = 0;
+      continue;
+    }
+    const uint8_t current_class = combining_class(code_point);
+    if (current_class != 0 && last_class > current_class) return false;
+    const auto& ranges = unicode_tables::nfc_quick_check_ranges;
+    const auto it = std::lower_bound(std::begin(ranges), std::end(ranges), code_point,
+                                     [](const uint32_t* range, uint32_t value) { return range[1] < value; });
+    if (it != std::end(ranges) && (*it)[0] <= code_point) return false;
+    last_class = current_class;
+  }
+  return true;
+}
+
 // `text` in Normalization Form C.
 inline std::string to_nfc(std::string_view text) {
-  // Below U+0300 every character is its own NFC form and no combining mark can follow.
-  bool quick = true;
-  for (size_t offset = 0; offset < text.size() && quick;) {
-    const DecodedCodePoint decoded = decode_utf8(text, offset);
-    quick = decoded.code_point < 0x300 || decoded.code_point >= invalid_byte_base;
-    offset += decoded.length;
-  }
-  if (quick) return std::string(text);
+  if (is_nfc_quick(text)) return std::string(text);
 
   std::vector<uint32_t> code_points;  // (n) after full canonical decomposition
   code_points.reserve(text.size());
