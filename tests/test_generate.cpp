@@ -92,31 +92,38 @@ TEST_P(Stories260K, Bos200GreedyTokens) {
 INSTANTIATE_TEST_SUITE_P(AllForms, Stories260K, ::testing::ValuesIn(stories_forms),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Session behaviour on the GGUF form, greedy.
+class Session : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LLMPP_REQUIRE_SHARED(stories_forms[0].model);
+    loaded_ = LoadedModel::load(test::shared_path(stories_forms[0].model));
+  }
+  static GenerateOptions greedy(int n) {
+    GenerateOptions options;
+    options.max_tokens = n;
+    options.sampler.temperature = 0.0f;
+    return options;
+  }
+  LoadedModel loaded_;
+};
+
 // A second call on the same session reuses the cached prefix and processes only new tokens.
-TEST(Session, SecondCallProcessesOnlyNewTokens) {
-  LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
-  const LoadedModel loaded = LoadedModel::load(test::shared_path("models/stories260K/stories260K.gguf"));
-  Session session(loaded, {512, 1, 64});
-  GenerateOptions options;
-  options.max_tokens = 4;
-  options.sampler.temperature = 0.0f;
-  const auto first = generate(session, "Once upon a time", options);
+TEST_F(Session, SecondCallProcessesOnlyNewTokens) {
+  llmpp::Session session(loaded_, {512, 1, 64});
+  const auto first = generate(session, "Once upon a time", greedy(4));
   EXPECT_EQ(first.stats.n_prompt_tokens, 5);
-  const auto second = generate(session, "Once upon a time there was a dog", options);
+  const auto second = generate(session, "Once upon a time there was a dog", greedy(4));
   EXPECT_EQ(second.stats.n_reused_tokens, 5);
   EXPECT_EQ(second.stats.n_prompt_tokens,
-            static_cast<int64_t>(loaded.tokenizer->encode("Once upon a time there was a dog").size()) - 5);
+            static_cast<int64_t>(loaded_.tokenizer->encode("Once upon a time there was a dog").size()) - 5);
 }
 
 // A stop string that spans two tokens (" little" and " girl") ends generation, and no part
 // of it is printed.
-TEST(Session, StopStringSpanningTwoTokensIsNeverPrinted) {
-  LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
-  const LoadedModel loaded = LoadedModel::load(test::shared_path("models/stories260K/stories260K.gguf"));
-  Session session(loaded, {512, 1, 64});
-  GenerateOptions options;
-  options.max_tokens = 60;
-  options.sampler.temperature = 0.0f;
+TEST_F(Session, StopStringSpanningTwoTokensIsNeverPrinted) {
+  llmpp::Session session(loaded_, {512, 1, 64});
+  GenerateOptions options = greedy(60);
   options.stop_strings = {"le girl"};
   std::string streamed;
   const auto result = generate(session, "Once upon a time", options, [&](std::string_view piece) {
@@ -128,23 +135,16 @@ TEST(Session, StopStringSpanningTwoTokensIsNeverPrinted) {
   EXPECT_EQ(streamed, result.text);
 }
 
-TEST(Session, PromptLongerThanContextIsRefused) {
-  LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
-  const LoadedModel loaded = LoadedModel::load(test::shared_path("models/stories260K/stories260K.gguf"));
-  Session session(loaded, {8, 1, 64});
+TEST_F(Session, PromptLongerThanContextIsRefused) {
+  llmpp::Session session(loaded_, {8, 1, 64});
   EXPECT_THROW(generate(session, "Once upon a time there was a little girl named Lily", {}), LimitError);
 }
 
-TEST(Session, FullContextIsAStopReasonNotACrash) {
-  LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
-  const LoadedModel loaded = LoadedModel::load(test::shared_path("models/stories260K/stories260K.gguf"));
-  Session session(loaded, {16, 1, 64});
-  GenerateOptions options;
-  options.max_tokens = 100;
-  options.sampler.temperature = 0.0f;
-  const auto result = generate(session, "Once upon a time", options);
+TEST_F(Session, FullContextIsAStopReasonNotACrash) {
+  llmpp::Session session(loaded_, {16, 1, 64});
+  const auto result = generate(session, "Once upon a time", greedy(100));
   EXPECT_EQ(result.reason, StopReason::context_full);
-  EXPECT_EQ(result.stats.n_generated, 16 - 5 + 1);
+  EXPECT_EQ(result.stats.n_generated, 16 - 5 + 1);  // the last sampled token needs no slot
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // A persistent pool of worker threads shared by every kernel. Work is split by rows into
 // one contiguous chunk per thread; no thread is created per operation, and the calling
-// thread takes a share of the work itself.
+// thread takes a share of the work itself. A decode step runs a few hundred short
+// operations, so waiting threads spin briefly before they sleep: a futex wake-up per
+// operation would cost more than the operation on a small model.
 #pragma once
 
 #include <algorithm>
@@ -26,7 +28,7 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
@@ -65,25 +67,41 @@ class ThreadPool {
       task_ = &task_fn;
       n_tasks_ = n_tasks;
       pending_.store(n_tasks - 1, std::memory_order_relaxed);
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     task_fn(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
     task_ = nullptr;
   }
 
  private:
+  // Polls `ready` for a few microseconds; true when it became true.
+  template <typename Ready>
+  static bool spin_until(Ready&& ready) {
+    for (int i = 0; i < spin_iterations; ++i) {
+      if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    return ready();
+  }
+
   void worker_loop(int index) {
     uint64_t seen = 0;
     for (;;) {
       std::function<void(int)>* task;
       int n_tasks;
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
+        wake_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+        seen = generation_.load(std::memory_order_relaxed);
         if (stop_) return;
         task = task_;
         n_tasks = n_tasks_;
@@ -105,7 +123,8 @@ class ThreadPool {
   std::function<void(int)>* task_ = nullptr;
   int n_tasks_ = 0;
   std::atomic<int> pending_{0};
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};  // bumped (under mutex_) for each parallel_for
+  static constexpr int spin_iterations = 256;  // a few µs of pause instructions, then sleep
   bool stop_ = false;
 };
 

@@ -45,6 +45,14 @@ inline void* thread_scratch(int slot, size_t bytes) {
   return buffer.data();
 }
 
+// Below this many multiply-adds a call runs on the calling thread: waking the pool costs
+// microseconds, more than a small model's whole matrix product.
+inline constexpr int64_t kMinParallelWork = int64_t{1} << 16;
+
+inline ThreadPool* pool_for_work(ThreadPool* pool, int64_t multiply_adds) {
+  return multiply_adds >= kMinParallelWork ? pool : nullptr;
+}
+
 template <typename Body>
 void run_rows(ThreadPool* pool, int64_t n_rows, int64_t grain, Body&& body) {
   if (pool) pool->parallel_for(n_rows, body, grain);
@@ -127,6 +135,7 @@ inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float*
                           std::to_string(weight_bytes) + " bytes of " + dtype_name(w.type) + " but its view has " +
                           std::to_string(w.nbytes));
   if (n_tokens == 0 || w.rows() == 0) return;
+  pool = detail::pool_for_work(pool, w.rows() * w.cols() * n_tokens);
   if (w.type == DType::F32) return detail::matmul_f32(w, x, n_tokens, y, pool);
   if (n_tokens < kPrefillMinTokens) return detail::matmul_decode(kernels, w, x, n_tokens, y, pool);
   detail::matmul_prefill(kernels, w, x, n_tokens, y, pool);

@@ -221,7 +221,10 @@ void attention_with(const AttentionParams& p, const float* q, int64_t n_tokens, 
     }
   };
   const int64_t n_units = int64_t{p.n_kv_heads} * plan.n_units();
-  if (pool) pool->parallel_for(n_units, run_units);
+  // Small problems (a short context of a small model) run on the calling thread: waking
+  // the pool would cost more than the work.
+  const int64_t multiply_adds = 2 * int64_t{p.n_heads} * p.head_dim * n_tokens * (pos0 + n_tokens);
+  if (pool && multiply_adds >= (int64_t{1} << 16)) pool->parallel_for(n_units, run_units);
   else run_units(0, n_units);
 }
 
