@@ -142,6 +142,14 @@ class SafetensorsFile {
         fail("dtype x shape is " + std::to_string(t.nbytes) + " bytes but data_offsets span " +
              std::to_string(off_end - off_begin));
       t.data = map_.data() + data_start + off_begin;
+      // The format does not align tensor data. The kernels read whole elements, so a
+      // misaligned tensor (rare: writers pad the header to 8 bytes) gets an aligned copy.
+      const uint32_t element_bytes = dtype_traits(t.type).block_bytes;
+      if (reinterpret_cast<uintptr_t>(t.data) % element_bytes != 0) {
+        std::vector<uint64_t>& copy = aligned_copies_.emplace_back((t.nbytes + 7) / 8);
+        std::memcpy(copy.data(), t.data, t.nbytes);
+        t.data = copy.data();
+      }
       ranges.push_back({off_begin, off_end, name});
       index_[name] = tensors_.size();
       tensors_.push_back(std::move(t));
@@ -159,6 +167,7 @@ class SafetensorsFile {
   }
 
   MappedFile map_;
+  std::vector<std::vector<uint64_t>> aligned_copies_;  // only for tensors the file misaligns
   std::vector<TensorView> tensors_;
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
