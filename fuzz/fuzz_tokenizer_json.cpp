@@ -1,22 +1,16 @@
 // Fuzzes Hugging Face tokenizer.json (tokenizer/tokenizer_json.hpp): model, normalizer,
 // pre-tokenizer, decoder, post-processor and added tokens, then uses the tokenizer built.
-// The JSON text itself is parsed by nlohmann/json; everything after that is ours.
+// It goes through the file loader, so that its handling of malformed JSON is fuzzed too.
 #include <cstdint>
-
-#include <nlohmann/json.hpp>
 
 #include "fuzz_tokenizer_util.hpp"
 #include "llmpp/tokenizer/tokenizer_json.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  nlohmann::json root;
+  // The scratch folder holds no tokenizer_config.json: only this file is read.
+  static const llmpp::fuzz::ScratchFile scratch("tokenizer.json");
   try {
-    root = nlohmann::json::parse(data, data + size);
-  } catch (const nlohmann::json::parse_error&) {
-    return 0;  // not JSON: load_tokenizer_json turns this into a FormatError before us
-  }
-  try {
-    const llmpp::tokenizer::Tokenizer tok = llmpp::tokenizer::tokenizer_from_json(root, nullptr, "tokenizer.json");
+    const llmpp::tokenizer::Tokenizer tok = llmpp::tokenizer::load_tokenizer_json(scratch.write(data, size));
     llmpp::fuzz::exercise(tok);
   } catch (const llmpp::Error&) {
   }

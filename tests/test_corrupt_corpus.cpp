@@ -267,6 +267,8 @@ std::vector<CorruptCase> tokenizer_json_cases() {
   const Expected format = Expected::format_error, config = Expected::config_error;
   return {
       {"JsonNotJson", "tokenizer.json", t, bytes("{\"model\": "), format, "json", "parse error"},
+      // Found by fuzz_hf_config: nlohmann/json throws out_of_range, not parse_error, for 1e999.
+      {"JsonNumberTooLarge", "tokenizer.json", t, bytes("{\"model\": 1e999}"), format, "json", "number overflow"},
       {"JsonNoModel", "tokenizer.json", t, json_file(without(good, "model")), config, "model", "missing"},
       {"JsonUnigramModel", "tokenizer.json", t, json_file(with(good, "/model/type"_json_pointer, "Unigram")), config,
        "model.type", "unsupported model type 'Unigram'"},
@@ -313,6 +315,8 @@ std::vector<CorruptCase> config_json_cases() {
   json mixtral = with(with(good, "/architectures"_json_pointer, {"MixtralForCausalLM"}), "/num_local_experts"_json_pointer, 8);
   return {
       {"ConfigNotJson", "config.json", c, bytes("{\"hidden_size\": 64,"), format, "config.json", "not valid JSON"},
+      {"ConfigNumberTooLarge", "config.json", c, bytes("{\"hidden_size\": 1e999}"), format, "config.json",
+       "number overflow"},
       {"ConfigNotObject", "config.json", c, bytes("[64]"), config, "config", "not a JSON object"},
       {"ConfigMissingVocabSize", "config.json", c, json_file(without(good, "vocab_size")), config, "vocab_size",
        "required key is missing"},

@@ -48,7 +48,7 @@ inline uint16_t fp32_to_fp16(float f) {
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to infinity
   if (abs < 0x38800000u) {  // result is subnormal or zero
     const uint32_t shift = 113u - (abs >> 23);
-    if (shift > 24) return static_cast<uint16_t>(sign);
+    if (shift > 11) return static_cast<uint16_t>(sign);  // below 2^-25: ±0 (and every shift below stays < 32)
     const uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
     uint32_t half = mantissa >> (shift + 13);
     const uint32_t rest = mantissa & ((1u << (shift + 13)) - 1);

@@ -236,6 +236,8 @@ inline nlohmann::json load_json_file(const std::string& file) {
   } catch (const nlohmann::json::parse_error& e) {
     throw FormatError(file, std::filesystem::path(file).filename().string(), e.byte,
                       std::string("not valid JSON: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number too large for a double (found by fuzz_hf_config)
+    throw FormatError(file, std::filesystem::path(file).filename().string(), 0, std::string("not valid JSON: ") + e.what());
   }
 }
 

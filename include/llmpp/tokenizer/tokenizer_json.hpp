@@ -255,6 +255,8 @@ inline json parse_json_file(const std::string& path) {
     return json::parse(read_text_file(path));
   } catch (const json::parse_error& e) {
     throw FormatError(path, "json", e.byte, e.what());
+  } catch (const json::exception& e) {  // a number too large for a double
+    throw FormatError(path, "json", 0, e.what());
   }
 }
 
