@@ -33,6 +33,7 @@ using nlohmann::json;
 // ---- builders of small valid files ---------------------------------------------------
 
 std::string le32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+std::string le64(uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); }
 std::string le_float(float v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
 
 // SentencePiece ModelProto in protobuf wire format (see tokenizer/sentencepiece_model.hpp).
@@ -350,6 +351,10 @@ std::vector<CorruptCase> model_cases() {
   const Loader m = Loader::model;
   const Expected format = Expected::format_error, config = Expected::config_error;
   const std::string good_bin = llama2c_model();
+  // Found by fuzz_gguf: with a zero dimension the byte size is 0, yet ne[0] * ne[1] overflowed
+  // int64 in TensorView::n_elements(). One tensor "t" of shape ne = [4, 2^62, 0].
+  const std::string zero_dim_gguf = std::string("GGUF") + le32(3) + le64(1) + le64(0) + le64(1) + "t" + le32(3) + le64(4) +
+                                    le64(uint64_t{1} << 62) + le64(0) + le32(0) + le64(0) + std::string(32, '\0');
   GgufModelSpec bad_q;
   bad_q.attn_q_shape = {8, 4};
   GgufModelSpec vocab_only;
@@ -368,6 +373,7 @@ std::vector<CorruptCase> model_cases() {
        "needs"},
       {"Llama2cVersion2", "model.bin", m, bytes(le32(0x616b3432) + le32(2) + std::string(300, '\0')), format, "version",
        "version 2"},
+      {"GgufZeroDimDoesNotHideInt64Overflow", "model.gguf", m, bytes(zero_dim_gguf), format, "t", "overflows 64 bits"},
       // GGUF models whose tensors disagree with their own metadata.
       {"GgufTensorShapeDisagreesWithConfig", "model.gguf", m, gguf_model(bad_q), format, "blk.0.attn_q.weight",
        "does not match the config"},
