@@ -86,9 +86,12 @@ TEST(ChatCli, TwoTurnsThroughAPseudoTerminal) {
   ASSERT_TRUE(read_until(master, transcript, "> ", 3, 30000)) << transcript;
   ASSERT_GT(write(master, "\x04", 1), 0);  // Ctrl-D: end of input
   read_until(master, transcript, "eval time", 1, 30000);
-  close(master);
+  // Drain until the program closes its end (read fails with EIO), then reap it; closing the
+  // master first would hang up the terminal under a program that is still exiting.
+  read_until(master, transcript, "\x01never\x01", 1, 30000);
   int status = 0;
   waitpid(pid, &status, 0);
+  close(master);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << transcript;
 
   const std::regex turn_line(R"(turn (\d+): (\d+) new prompt tokens \((\d+) reused)");

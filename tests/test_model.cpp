@@ -108,6 +108,26 @@ TEST_P(TinyModel, GgufConversionLogitsMatchPyTorch) {
 INSTANTIATE_TEST_SUITE_P(Reference, TinyModel,
                          ::testing::Values("llama_gqa", "mistral_window", "mixtral_moe", "qwen2_bias"));
 
+// A context whose KV cache would pass the caller's cap (or the machine's memory) is refused
+// up front with a LimitError that says how much it needs.
+TEST(TinyModel, OversizedContextIsRefusedUpFront) {
+  auto model = Model::load(tiny_folder("llama_gqa"));
+  StateOptions options;
+  options.n_ctx = 256;
+  options.max_kv_cache_bytes = 1024;  // 2 layers x 16 (kv_dim) x 256 x 2 x 4 bytes = 64 KiB needed
+  try {
+    model->new_state(options);
+    FAIL() << "expected LimitError";
+  } catch (const LimitError& e) {
+    EXPECT_NE(std::string(e.what()).find("KV cache"), std::string::npos) << e.what();
+  }
+  options.max_kv_cache_bytes = 0;
+  options.n_ctx = 2000000000;  // 2e9 tokens: 512 GB of KV cache, more than this machine has
+  EXPECT_THROW(model->new_state(options), LimitError);
+  options.n_ctx = 0;  // default: the training context (256 here), at most 4096
+  EXPECT_EQ(model->new_state(options).cache.n_ctx(), 256);
+}
+
 TEST(TinyModel, MistralCacheIsBoundedByTheWindow) {
   auto model = Model::load(tiny_folder("mistral_window"));
   ASSERT_EQ(model->config().sliding_window, 16);

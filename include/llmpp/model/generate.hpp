@@ -40,9 +40,10 @@ struct LoadedModel {
 };
 
 struct SessionOptions {
-  int n_ctx = 0;      // 0: the model's training context
+  int n_ctx = 0;      // 0: the model's training context, at most 4096 (llama.cpp's default)
   int n_threads = 0;  // 0: all hardware threads
   int max_block = 256;
+  uint64_t max_kv_cache_bytes = 0;  // 0: the machine's physical memory
 };
 
 enum class StopReason { end_of_generation, stop_string, max_tokens, context_full, callback };
@@ -94,7 +95,7 @@ class Session {
       : model_(loaded.model),
         tokenizer_(loaded.tokenizer),
         pool_(options.n_threads > 0 ? options.n_threads : ThreadPool::default_threads()),
-        state_(model_->new_state({options.n_ctx, options.max_block})),
+        state_(model_->new_state({options.n_ctx, options.max_block, options.max_kv_cache_bytes})),
         logits_(static_cast<size_t>(model_->config().n_vocab)) {}
 
   const Model& model() const { return *model_; }

@@ -8,6 +8,9 @@
 #pragma once
 
 #include <algorithm>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -32,9 +35,46 @@
 namespace llmpp {
 
 struct StateOptions {
-  int n_ctx = 0;        // 0: the model's training context
+  int n_ctx = 0;        // 0: the model's training context, at most default_max_context
   int max_block = 256;  // prefill runs in blocks of at most this many tokens
+  uint64_t max_kv_cache_bytes = 0;  // 0: the machine's physical memory
+  static constexpr int default_max_context = 4096;  // as llama.cpp's default -c
 };
+
+namespace detail {
+
+inline uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) : UINT64_MAX;
+}
+
+// The context a state gets, refused up front (LimitError) when its KV cache would not fit
+// the caller's cap or the machine: a file's training context can ask for terabytes.
+inline int checked_context(const ModelConfig& c, const StateOptions& options) {
+  if (options.n_ctx < 0) throw InvalidArgument("n_ctx must not be negative");
+  const int n_ctx = options.n_ctx > 0 ? options.n_ctx
+                                      : std::max(1, std::min(c.n_ctx_train > 0 ? c.n_ctx_train : StateOptions::default_max_context,
+                                                             StateOptions::default_max_context));
+  const int64_t window_capacity = c.sliding_window > 0 ? int64_t{c.sliding_window} + std::max(1, options.max_block) - 1 : n_ctx;
+  const uint64_t capacity = static_cast<uint64_t>(std::min<int64_t>(n_ctx, window_capacity));
+  uint64_t bytes = 0;
+  try {
+    bytes = checked_mul(checked_mul(checked_mul(2 * sizeof(float), static_cast<uint64_t>(c.n_layers)),
+                                    static_cast<uint64_t>(c.kv_dim())),
+                        capacity, "KV cache size");
+  } catch (const OverflowError&) {
+    throw LimitError("a context of " + std::to_string(n_ctx) + " tokens needs a KV cache larger than 2^64 bytes");
+  }
+  const uint64_t cap = options.max_kv_cache_bytes > 0 ? options.max_kv_cache_bytes : physical_memory_bytes();
+  if (bytes > cap)
+    throw LimitError("a context of " + std::to_string(n_ctx) + " tokens needs a KV cache of " +
+                     std::to_string(bytes >> 20) + " MiB, more than the " +
+                     (options.max_kv_cache_bytes > 0 ? "cap" : "machine's memory") + " of " +
+                     std::to_string(cap >> 20) + " MiB; ask for a smaller context");
+  return n_ctx;
+}
+
+}  // namespace detail
 
 // Everything one sequence needs besides the (shared, read-only) model: the KV cache and
 // the activation buffers, all allocated here once. forward() allocates nothing.
@@ -42,8 +82,8 @@ class InferenceState {
  public:
   InferenceState(const ModelConfig& c, const StateOptions& options)
       : max_block(std::max(1, options.max_block)),
-        cache(c.n_layers, c.n_kv_heads, c.head_dim(), options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train,
-              c.sliding_window, std::max(1, options.max_block)),
+        cache(c.n_layers, c.n_kv_heads, c.head_dim(), detail::checked_context(c, options), c.sliding_window,
+              std::max(1, options.max_block)),
         ffn_scratch(max_block, c.ffn_dim) {
     const size_t b = static_cast<size_t>(max_block);
     x.resize(b * c.dim);
