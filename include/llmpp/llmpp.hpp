@@ -45,10 +45,12 @@
 #include "llmpp/tokenizer/tokenizer.hpp"
 
 // sampling
+#include "llmpp/sampling/rng.hpp"
 #include "llmpp/sampling/sampler.hpp"
 #include "llmpp/sampling/stop.hpp"
 
 // model
+#include "llmpp/model/chat.hpp"
 #include "llmpp/model/config.hpp"
 #include "llmpp/model/generate.hpp"
 #include "llmpp/model/model.hpp"
