@@ -1,6 +1,7 @@
 // The llmpp-generate program as users and scripts run it: exact stdout, reproducible seeds,
 // one-line errors, --dump-logits.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -20,7 +21,10 @@ struct ProgramRun {
 };
 
 ProgramRun run(const std::string& arguments) {
-  const std::string err_path = ::testing::TempDir() + "llmpp_generate_stderr.txt";
+  // ctest runs tests in parallel processes: each run gets its own stderr file.
+  static int n_runs = 0;
+  const std::string err_path = ::testing::TempDir() + "llmpp_generate_stderr_" + std::to_string(getpid()) + "_" +
+                               std::to_string(n_runs++) + ".txt";
   const std::string command = std::string(LLMPP_GENERATE_PROGRAM) + " " + arguments + " 2>" + err_path;
   ProgramRun r{};
   FILE* pipe = popen(command.c_str(), "r");
@@ -77,7 +81,7 @@ TEST(LlmppGenerate, WrongPathOrFlagIsAOneLineErrorAndNonZeroExit) {
 // --dump-logits: raw little-endian float32, n_prompt_tokens x n_vocab, BOS included.
 TEST(LlmppGenerate, DumpLogitsWritesEveryPromptPosition) {
   LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
-  const std::string path = ::testing::TempDir() + "llmpp_logits.bin";
+  const std::string path = ::testing::TempDir() + "llmpp_logits_" + std::to_string(getpid()) + ".bin";
   const ProgramRun r = run("-m " + quoted(test::shared_path("models/stories260K/stories260K.gguf")) +
                     " -p 'Once upon a time' --dump-logits " + quoted(path));
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <random>
 
@@ -90,7 +92,7 @@ TEST_P(TinyModel, GreedyContinuationMatchesPyTorch) {
 // interleaved RoPE order, Mixtral experts stacked) matches PyTorch within 1e-4 too.
 TEST_P(TinyModel, GgufConversionLogitsMatchPyTorch) {
   test::Golden reference("tiny_models/" + std::string(GetParam()) + "/reference");
-  const std::string gguf = ::testing::TempDir() + "tiny_" + GetParam() + ".gguf";
+  const std::string gguf = ::testing::TempDir() + "tiny_" + GetParam() + "_" + std::to_string(getpid()) + ".gguf";
   io::ConvertOptions options;
   options.copy_tokenizer = false;
   io::convert_hf_to_gguf(tiny_folder(GetParam()), gguf, options);
@@ -187,7 +189,7 @@ TEST(QuantizedModel, Top1AgreesWithF32) {
       writer.add_tensor(p + "ffn_norm.weight", {dim}, std::vector<float>(dim, 1.0f), DType::F32);
     }
     for (const Tensor& t : matrices) writer.add_tensor(t.name, {t.cols, t.rows}, t.values, type);
-    const std::string path = ::testing::TempDir() + "random_llama_" + dtype_name(type) + ".gguf";
+    const std::string path = ::testing::TempDir() + "random_llama_" + dtype_name(type) + "_" + std::to_string(getpid()) + ".gguf";
     writer.write(path);
     return path;
   };
