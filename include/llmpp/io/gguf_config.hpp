@@ -29,6 +29,19 @@ inline const std::vector<GGUFArchitecture>& gguf_architectures() {
   return table;
 }
 
+// Reads non-negative int config values from GGUF metadata; out of range -> ConfigError
+// naming the key. Shared by every family's GGUF row.
+struct GGUFIntKeys {
+  const GGUFFile& file;
+  int checked(const std::string& key, int64_t value) const {
+    if (value < 0 || value > std::numeric_limits<int>::max())
+      throw ConfigError(file.path(), key, std::to_string(value) + " is out of range");
+    return static_cast<int>(value);
+  }
+  int required(const std::string& key) const { return checked(key, file.get(key).as_int()); }
+  int optional(const std::string& key, int fallback) const { return checked(key, file.get_int(key, fallback)); }
+};
+
 inline ModelConfig gguf_config(const GGUFFile& file) {
   const std::string& source = file.path();
   const std::string arch_name = file.get("general.architecture").as_string();
@@ -40,13 +53,9 @@ inline ModelConfig gguf_config(const GGUFFile& file) {
                       "unsupported architecture '" + arch_name + "' (supported: llama, mistral, qwen2)");
 
   const std::string p = arch_name + ".";
-  auto to_int = [&](const std::string& key, int64_t value) {
-    if (value < 0 || value > std::numeric_limits<int>::max())
-      throw ConfigError(source, key, std::to_string(value) + " is out of range");
-    return static_cast<int>(value);
-  };
-  auto required = [&](const std::string& key) { return to_int(key, file.get(key).as_int()); };
-  auto optional = [&](const std::string& key, int fallback) { return to_int(key, file.get_int(key, fallback)); };
+  const GGUFIntKeys ints{file};
+  auto required = [&](const std::string& key) { return ints.required(key); };
+  auto optional = [&](const std::string& key, int fallback) { return ints.optional(key, fallback); };
 
   ModelConfig c;
   c.architecture = arch->family;
@@ -79,11 +88,11 @@ inline ModelConfig gguf_config(const GGUFFile& file) {
   // Vocabulary: the tokenizer's list, else the declared size, else the embedding's rows.
   const TensorView* embedding = file.find_tensor("token_embd.weight");
   if (const GGUFValue* tokens = file.find("tokenizer.ggml.tokens")) {
-    c.n_vocab = to_int("tokenizer.ggml.tokens", static_cast<int64_t>(tokens->array_size()));
+    c.n_vocab = ints.checked("tokenizer.ggml.tokens", static_cast<int64_t>(tokens->array_size()));
   } else if (file.find(p + "vocab_size")) {
     c.n_vocab = required(p + "vocab_size");
   } else if (embedding) {
-    c.n_vocab = to_int("token_embd.weight", embedding->ne[1]);
+    c.n_vocab = ints.checked("token_embd.weight", embedding->ne[1]);
   }
   // llama.cpp writes no output.weight when the head shares the embedding.
   c.tied_embeddings = !file.tensors().empty() && file.find_tensor("output.weight") == nullptr;

@@ -11,6 +11,7 @@
 
 #include "llmpp/core/error.hpp"
 #include "llmpp/io/gguf.hpp"
+#include "llmpp/io/gguf_config.hpp"
 #include "llmpp/io/hf_config.hpp"
 #include "llmpp/model/config.hpp"
 #include "llmpp/model/weight_names.hpp"
@@ -458,13 +459,9 @@ inline const GGUFFamily* find_gguf_family(const io::GGUFFile& file) {
 inline ModelConfig gguf_family_config(const GGUFFamily& family, const io::GGUFFile& file) {
   const std::string& source = file.path();
   const std::string p = std::string(family.architecture) + ".";
-  auto to_int = [&](const std::string& key, int64_t value) {
-    if (value < 0 || value > std::numeric_limits<int>::max())
-      throw ConfigError(source, key, std::to_string(value) + " is out of range");
-    return static_cast<int>(value);
-  };
-  auto required = [&](const std::string& key) { return to_int(key, file.get(key).as_int()); };
-  auto optional = [&](const std::string& key, int fallback) { return to_int(key, file.get_int(key, fallback)); };
+  const io::GGUFIntKeys ints{file};
+  auto required = [&](const std::string& key) { return ints.required(key); };
+  auto optional = [&](const std::string& key, int fallback) { return ints.optional(key, fallback); };
   auto has_tensor = [&](const std::string& name) { return file.find_tensor(name) != nullptr; };
 
   ModelConfig c;
@@ -488,9 +485,9 @@ inline ModelConfig gguf_family_config(const GGUFFamily& family, const io::GGUFFi
 
   const TensorView* embedding = file.find_tensor("token_embd.weight");
   if (const io::GGUFValue* tokens = file.find("tokenizer.ggml.tokens"))
-    c.n_vocab = to_int("tokenizer.ggml.tokens", static_cast<int64_t>(tokens->array_size()));
+    c.n_vocab = ints.checked("tokenizer.ggml.tokens", static_cast<int64_t>(tokens->array_size()));
   else if (embedding)
-    c.n_vocab = to_int("token_embd.weight", embedding->ne[1]);
+    c.n_vocab = ints.checked("token_embd.weight", embedding->ne[1]);
   c.tied_embeddings = !has_tensor("output.weight");
   c.attn_qkv_bias = has_tensor("blk.0.attn_qkv.bias") || has_tensor("blk.0.attn_q.bias");
   c.attn_out_bias = has_tensor("blk.0.attn_output.bias");
