@@ -1,15 +1,18 @@
-// llmpp-convert: Hugging Face folder -> GGUF (Llama, Mistral, Mixtral, Qwen2).
+// llmpp-convert: Hugging Face folder -> GGUF (Llama, Mistral, Mixtral, Qwen2, and GPT-2,
+// BLOOM, Falcon, Phi-3, Gemma as llama.cpp defines them; OPT has no GGUF architecture).
 //
 //   llmpp-convert HF_FOLDER OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k] [--name NAME] [--no-tokenizer]
 //
 // The output loads in llmpp and in llama.cpp: llama.cpp's metadata keys, canonical tensor
-// names, q/k rows back in Meta's order for llama-type models, Mixtral experts stacked.
+// names, q/k rows back in Meta's order for llama-type models, Mixtral experts stacked,
+// fused qkv (and Phi-3's gate/up) for the other families. The tokenizer is copied from
+// tokenizer.model (SentencePiece) or a GPT-2-style byte-level tokenizer.json.
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
 
-#include "llmpp/io/hf_to_gguf.hpp"
+#include "llmpp/model/family_to_gguf.hpp"
 
 namespace {
 
@@ -58,7 +61,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    const llmpp::io::ConvertReport report = llmpp::io::convert_hf_to_gguf(folder, out_path, options);
+    const llmpp::io::ConvertReport report = llmpp::convert_folder_to_gguf(folder, out_path, options);
     for (const std::string& note : report.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
     std::printf("wrote %s: %d tensors, %s, tokenizer %s\n", out_path.c_str(), report.n_tensors,
                 llmpp::dtype_name(options.type), report.tokenizer_copied ? "included" : "not included");

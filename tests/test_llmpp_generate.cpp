@@ -1,16 +1,21 @@
 // The llmpp-generate program as users and scripts run it: exact stdout, reproducible seeds,
-// one-line errors, --dump-logits.
+// one-line errors, --dump-logits; and every family's tiny model through llmpp-generate, from
+// its HF folder and from the GGUF llmpp-convert makes of it.
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "llmpp/tokenizer/load.hpp"
 #include "test_util.hpp"
 
-#if defined(LLMPP_GENERATE_PROGRAM)
+#if defined(LLMPP_GENERATE_PROGRAM) && defined(LLMPP_CONVERT_PROGRAM)
 namespace llmpp {
 namespace {
 
@@ -20,12 +25,12 @@ struct ProgramRun {
   std::string err;  // stderr
 };
 
-ProgramRun run(const std::string& arguments) {
+ProgramRun run_program(const char* program, const std::string& arguments) {
   // ctest runs tests in parallel processes: each run gets its own stderr file.
   static int n_runs = 0;
   const std::string err_path = ::testing::TempDir() + "llmpp_generate_stderr_" + std::to_string(getpid()) + "_" +
                                std::to_string(n_runs++) + ".txt";
-  const std::string command = std::string(LLMPP_GENERATE_PROGRAM) + " " + arguments + " 2>" + err_path;
+  const std::string command = std::string(program) + " " + arguments + " 2>" + err_path;
   ProgramRun r{};
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return {-1, "", "popen failed"};
@@ -36,8 +41,11 @@ ProgramRun run(const std::string& arguments) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream err(err_path);
   r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
+  std::remove(err_path.c_str());
   return r;
 }
+
+ProgramRun run(const std::string& arguments) { return run_program(LLMPP_GENERATE_PROGRAM, arguments); }
 
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
@@ -101,6 +109,106 @@ TEST(LlmppGenerate, DumpLogitsWritesEveryPromptPosition) {
   const auto tokenizer = tokenizer::load_tokenizer(test::shared_path("models/stories260K/stories260K.gguf"));
   EXPECT_EQ(tokenizer.token_to_piece(static_cast<int32_t>(best)), ",");
   EXPECT_EQ(std::max_element(logits.data(), logits.data() + 512) - logits.data(), 403);
+}
+
+// ---- every family's tiny model, from its HF folder and from llmpp-convert's GGUF ----------
+
+// tests/data/tiny_models: random 2-layer models (gen_families.py, gen_tiny_models.py) with a
+// character-level tokenizer (gen_tiny_tokenizer.py): id = byte - 0x20, 95 = <|endoftext|>.
+struct TinyFolder {
+  const char* name;
+  bool has_gguf;  // llama.cpp defines the architecture (OPT: no)
+};
+
+// The text of reference ids below 95 (the prompt text llmpp-generate reads, unprefixed: the
+// tokenizer adds no BOS).
+std::string text_of(const std::vector<int64_t>& ids) {
+  std::string text;
+  for (int64_t id : ids) text += static_cast<char>(id + 32);
+  return text;
+}
+
+std::string write_prompt(const std::string& tag, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "llmpp_prompt_" + std::to_string(getpid()) + "_" + tag + ".txt";
+  std::ofstream(path, std::ios::binary) << text;  // no newline: -f reads the file as it is
+  return path;
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::vector<float> values(static_cast<size_t>(in.tellg()) / sizeof(float));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(float)));
+  return values;
+}
+
+class TinyFamily : public ::testing::TestWithParam<TinyFolder> {};
+
+// `llmpp-generate -m MODEL -f PROMPT -n 32 --temp 0 --ignore-eos` prints the prompt and then
+// exactly PyTorch's greedy continuation; --dump-logits gives PyTorch's logits within 1e-4
+// (the 64 reference tokens, or those before the first id 95: a prompt's text never parses
+// to the special token). Both from the HF folder and, where llama.cpp defines the
+// architecture, from the GGUF `llmpp-convert` writes of it.
+TEST_P(TinyFamily, GreedyTextAndLogitsMatchPyTorchFromFolderAndGguf) {
+  const TinyFolder param = GetParam();
+  const std::string name = param.name;
+  const std::string folder = test::data_path("tiny_models/" + name);
+  const test::Golden ref("tiny_models/" + name + "/reference");
+  const std::vector<int64_t> prompt = ref.i64("greedy_prompt"), greedy = ref.i64("greedy_tokens");
+  std::vector<int64_t> tokens = ref.i64("tokens");
+  tokens.erase(std::find(tokens.begin(), tokens.end(), 95), tokens.end());
+  const std::vector<float> all_logits = ref.f32("logits");
+  const std::vector<float> expected_logits(all_logits.begin(), all_logits.begin() + static_cast<ptrdiff_t>(tokens.size() * 96));
+  // Falcon's and Mixtral's greedy prompts hold id 95: their logits are checked, not their text.
+  const bool prompt_is_text = std::find(prompt.begin(), prompt.end(), 95) == prompt.end();
+  ASSERT_GE(tokens.size(), 8u) << name;  // Mixtral's first 95 is at position 8
+
+  std::vector<std::string> models = {folder};
+  if (param.has_gguf) {
+    const std::string gguf = ::testing::TempDir() + "llmpp_tiny_" + std::to_string(getpid()) + "_" + name + ".gguf";
+    const ProgramRun convert = run_program(LLMPP_CONVERT_PROGRAM, quoted(folder) + " " + quoted(gguf));
+    ASSERT_EQ(convert.exit_code, 0) << convert.err;
+    EXPECT_NE(convert.out.find("F32, tokenizer included"), std::string::npos) << convert.out;
+    models.push_back(gguf);
+  }
+  const std::string greedy_prompt = write_prompt(name + "_greedy", text_of(prompt));
+  const std::string logits_prompt = write_prompt(name + "_logits", text_of(tokens));
+  const std::string logits_path = ::testing::TempDir() + "llmpp_tiny_logits_" + std::to_string(getpid()) + "_" + name + ".bin";
+  for (const std::string& model : models) {
+    if (prompt_is_text) {
+      const ProgramRun r = run("-m " + quoted(model) + " -f " + quoted(greedy_prompt) + " -n 32 --temp 0 --ignore-eos -t 2");
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, text_of(prompt) + text_of(greedy) + "\n") << model;
+    }
+    const ProgramRun r = run("-m " + quoted(model) + " -f " + quoted(logits_prompt) + " --dump-logits " + quoted(logits_path));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::vector<float> logits = read_floats(logits_path);
+    ASSERT_EQ(logits.size(), expected_logits.size()) << model;
+    float worst = 0;
+    for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::fabs(logits[i] - expected_logits[i]));
+    EXPECT_LE(worst, 1e-4f) << model;
+  }
+  for (const std::string& path : {greedy_prompt, logits_prompt, logits_path}) std::remove(path.c_str());
+  if (param.has_gguf) std::remove(models.back().c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Families, TinyFamily,
+    ::testing::Values(TinyFolder{"gpt2", true}, TinyFolder{"opt", false}, TinyFolder{"opt_350m", false},
+                      TinyFolder{"bloom", true}, TinyFolder{"falcon", true}, TinyFolder{"falcon_40b", true},
+                      TinyFolder{"phi3", true}, TinyFolder{"gemma", true}, TinyFolder{"llama_gqa", true},
+                      TinyFolder{"mistral_window", true}, TinyFolder{"mixtral_moe", true},
+                      TinyFolder{"qwen2_bias", true}),
+    [](const ::testing::TestParamInfo<TinyFolder>& info) { return std::string(info.param.name); });
+
+// OPT has no GGUF architecture in llama.cpp: llmpp-convert says so and exits non-zero.
+TEST(LlmppConvert, OptIsRefusedWithOneLine) {
+  const std::string gguf = ::testing::TempDir() + "llmpp_tiny_" + std::to_string(getpid()) + "_opt.gguf";
+  const ProgramRun r = run_program(LLMPP_CONVERT_PROGRAM, quoted(test::data_path("tiny_models/opt")) + " " + quoted(gguf));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("no GGUF architecture for 'opt'"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(gguf));
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 //  - stacks Mixtral's per-expert matrices into 3-D blk.N.ffn_{gate,up,down}_exps tensors;
 //  - keeps 1-D tensors (norms, biases) and the MoE router in F32, and falls back to F16 for
 //    a matrix whose rows are not whole blocks of the requested type;
-//  - copies a SentencePiece tokenizer.model (llama.cpp's `llama` tokenizer keys).
+//  - copies a SentencePiece tokenizer.model (llama.cpp's `llama` tokenizer keys), else a
+//    GPT-2-style byte-level tokenizer.json (llama.cpp's `gpt2` tokenizer keys).
+// The other families (GPT-2, BLOOM, Falcon, Phi-3, Gemma) are in model/family_to_gguf.hpp.
 // Tensors are converted row by row while the file is written: memory stays small.
 #pragma once
 
@@ -26,6 +28,7 @@
 #include "llmpp/kernels/quant.hpp"
 #include "llmpp/model/weight_names.hpp"
 #include "llmpp/tokenizer/sentencepiece_model.hpp"
+#include "llmpp/tokenizer/tokenizer_json.hpp"
 
 namespace llmpp::io {
 
@@ -115,10 +118,6 @@ inline void write_model_metadata(GGUFWriter& w, const ModelConfig& c, const std:
 inline bool write_sentencepiece_tokenizer(GGUFWriter& w, const std::string& folder, const ModelConfig& c,
                                           ConvertReport& report) {
   const std::string path = (std::filesystem::path(folder) / "tokenizer.model").string();
-  if (!std::filesystem::exists(path)) {
-    report.notes.push_back("no tokenizer.model: tokenizer not copied (load tokenizer.json from the HF folder)");
-    return false;
-  }
   using tokenizer::TokenType;
   const MappedFile file(path);
   const tokenizer::SentencePieceModel model = tokenizer::parse_sentencepiece_model(file.data(), static_cast<size_t>(file.size()), path);
@@ -152,6 +151,92 @@ inline bool write_sentencepiece_tokenizer(GGUFWriter& w, const std::string& fold
   return true;
 }
 
+// The placeholder llama.cpp's converter writes for an id no token has.
+inline std::string pad_token(int id) { return "[PAD" + std::to_string(id) + "]"; }
+
+// tokenizer.json of a GPT-2-style byte-level BPE (no normalizer, one ByteLevel pre-tokenizer
+// with GPT-2's split and no prefix space, ByteLevel decoding) -> llama.cpp's `gpt2`
+// tokenizer keys with tokenizer.ggml.pre "gpt-2". The ids, token types, BOS/EOS and
+// add_bos/add_eos are those the HF folder loads with (tokenizer_config.json included).
+// Returns false (with a note) for another kind of tokenizer.json.
+inline bool write_byte_level_tokenizer(GGUFWriter& w, const std::string& folder, const ModelConfig& c,
+                                       ConvertReport& report) {
+  namespace tj = tokenizer::tokenizer_json_detail;
+  const std::string path = (std::filesystem::path(folder) / "tokenizer.json").string();
+  const nlohmann::json root = tj::parse_json_file(path);
+  const tj::Reader reader(path);
+  const nlohmann::json absent;
+  auto steps = [&](const char* key, const char* list_key) {  // pointers into `root`
+    return tj::flatten(reader, root.contains(key) ? root.at(key) : absent, list_key, key);
+  };
+  const auto normalizers = steps("normalizer", "normalizers");
+  const auto pre_tokenizers = steps("pre_tokenizer", "pretokenizers");
+  const auto decoders = steps("decoder", "decoders");
+  bool gpt2_style = normalizers.empty() && pre_tokenizers.size() == 1 && !decoders.empty();
+  if (gpt2_style) {
+    const nlohmann::json& pre = *pre_tokenizers[0];
+    gpt2_style = reader.type(pre, "pre_tokenizer") == "ByteLevel" &&
+                 reader.boolean(pre, "use_regex", true, "pre_tokenizer") &&
+                 !reader.boolean(pre, "add_prefix_space", true, "pre_tokenizer");
+  }
+  for (const nlohmann::json* d : decoders) gpt2_style = gpt2_style && reader.type(*d, "decoder") == "ByteLevel";
+  const nlohmann::json& model = reader.member(root, "model", "model");
+  gpt2_style = gpt2_style && !reader.boolean(model, "byte_fallback", false, "model");
+  if (!gpt2_style) {
+    report.notes.push_back("tokenizer.json is not a GPT-2-style byte-level BPE: tokenizer not copied "
+                           "(load tokenizer.json from the HF folder)");
+    return false;
+  }
+  using tokenizer::TokenType;
+  const tokenizer::Tokenizer loaded = tokenizer::load_tokenizer_json(path);
+  const tokenizer::Vocab& v = loaded.vocab();
+  if (v.size() > c.n_vocab)
+    throw ConfigError(path, "model.vocab", std::to_string(v.size()) + " tokens exceed vocab_size " + std::to_string(c.n_vocab));
+  std::vector<std::string> tokens = v.tokens;  // (n_vocab)
+  std::vector<int32_t> types;                  // (n_vocab)
+  for (int id = 0; id < v.size(); ++id) {
+    if (v.type(id) == TokenType::unused && tokens[static_cast<size_t>(id)].empty()) tokens[static_cast<size_t>(id)] = pad_token(id);
+    types.push_back(static_cast<int32_t>(v.type(id)));
+  }
+  for (int id = v.size(); id < c.n_vocab; ++id) {  // embedding rows beyond the tokenizer
+    tokens.push_back(pad_token(id));
+    types.push_back(static_cast<int32_t>(TokenType::unused));
+  }
+  std::vector<std::string> merges;  // "left right", best first
+  if (model.contains("merges")) {
+    const nlohmann::json& list = model.at("merges");
+    if (!list.is_array()) reader.fail("model.merges", "expected an array");
+    for (const nlohmann::json& merge : list) {
+      if (merge.is_string()) merges.push_back(merge.get<std::string>());
+      else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string())
+        merges.push_back(merge[0].get<std::string>() + " " + merge[1].get<std::string>());
+      else reader.fail("model.merges", "expected \"a b\" or [\"a\", \"b\"] entries");
+    }
+  }
+  w.add("tokenizer.ggml.model", std::string("gpt2"));
+  w.add("tokenizer.ggml.pre", std::string("gpt-2"));
+  w.add("tokenizer.ggml.tokens", tokens);
+  w.add("tokenizer.ggml.token_type", types);
+  w.add("tokenizer.ggml.merges", merges);
+  if (v.bos_id >= 0) w.add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
+  if (v.eos_id >= 0) w.add("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
+  if (v.unk_id >= 0) w.add("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk_id));
+  if (v.pad_id >= 0) w.add("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad_id));
+  w.add("tokenizer.ggml.add_bos_token", v.add_bos);
+  w.add("tokenizer.ggml.add_eos_token", v.add_eos);
+  if (!v.chat_template.empty()) w.add("tokenizer.chat_template", v.chat_template);
+  return true;
+}
+
+// The folder's tokenizer: tokenizer.model (SentencePiece), else a byte-level tokenizer.json.
+inline bool write_tokenizer(GGUFWriter& w, const std::string& folder, const ModelConfig& c, ConvertReport& report) {
+  const std::filesystem::path dir(folder);
+  if (std::filesystem::exists(dir / "tokenizer.model")) return write_sentencepiece_tokenizer(w, folder, c, report);
+  if (std::filesystem::exists(dir / "tokenizer.json")) return write_byte_level_tokenizer(w, folder, c, report);
+  report.notes.push_back("no tokenizer.model or tokenizer.json: tokenizer not copied");
+  return false;
+}
+
 // Canonical tensors in llama.cpp's order: embedding, layers by index, then the head.
 inline int canonical_order(const std::string& name) {
   if (name.rfind("token_embd", 0) == 0) return -1;
@@ -182,7 +267,7 @@ inline ConvertReport convert_hf_to_gguf(const std::string& folder, const std::st
   if (name.empty()) name = fs::path(folder).filename().string().empty() ? fs::path(folder).parent_path().filename().string()
                                                                         : fs::path(folder).filename().string();
   detail::write_model_metadata(w, c, name, options.type, config_path);
-  if (options.copy_tokenizer) report.tokenizer_copied = detail::write_sentencepiece_tokenizer(w, folder, c, report);
+  if (options.copy_tokenizer) report.tokenizer_copied = detail::write_tokenizer(w, folder, c, report);
 
   // Each output tensor and its source: one HF tensor, or Mixtral's experts to stack.
   struct Source {

@@ -473,6 +473,7 @@ inline ModelConfig gguf_family_config(const GGUFFamily& family, const io::GGUFFi
   c.n_kv_heads = optional(p + "attention.head_count_kv", c.n_heads);
   c.head_dim_override = optional(p + "attention.key_length", 0);
   c.n_ctx_train = optional(p + "context_length", 2048);
+  c.sliding_window = optional(p + "attention.sliding_window", 0);  // Phi-3 mini: 2047
   const bool rms = file.find(p + "attention.layer_norm_rms_epsilon") != nullptr;
   c.norm = rms ? NormType::rms_norm : NormType::layer_norm;
   c.norm_eps = file.get_float(p + (rms ? "attention.layer_norm_rms_epsilon" : "attention.layer_norm_epsilon"), 1e-5f);
