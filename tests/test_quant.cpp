@@ -298,6 +298,60 @@ TEST(QuantDot, MatchesDequantizedDot) {
   }
 }
 
+// Several rows for dot_rows, `row_stride` bytes apart (with padding between rows, so the
+// stride is used), against one activation row.
+struct DotRowsCase {
+  std::vector<uint8_t> weights;  // (n_rows, row_stride)
+  uint64_t row_stride = 0;
+  std::vector<DotCase> rows;     // each row with the shared activation
+};
+
+DotRowsCase make_dot_rows_case(const WeightTypeKernels& k, int64_t n, int64_t n_rows, uint32_t seed) {
+  DotRowsCase c;
+  c.row_stride = row_bytes(k.type, static_cast<uint64_t>(n)) + 6;
+  c.weights.assign(c.row_stride * n_rows, 0xa5);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    DotCase row = make_dot_case(k, n, seed);  // same seed: same activation in every row
+    row.weight = quantize(k.type, random_normal(static_cast<size_t>(n), seed + 7919 * (r + 1), 0.5f));
+    row.weight_values = dequantize(k.type, row.weight, static_cast<size_t>(n));
+    std::memcpy(c.weights.data() + r * c.row_stride, row.weight.data(), row.weight.size());
+    c.rows.push_back(std::move(row));
+  }
+  return c;
+}
+
+// dot_rows gives each row's dot within the tolerance of MatchesDequantizedDot, for row
+// counts that are and are not multiples of the kernels' 4-row passes.
+TEST(QuantDot, RowsMatchDequantizedDot) {
+  uint32_t seed = 300;
+  for (DType type : kWeightTypes) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    for (int64_t n : dot_lengths(type))
+      for (int64_t n_rows : {1, 4, 7, 9}) {
+        const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
+        std::vector<float> out(static_cast<size_t>(n_rows), -1.0f);
+        k.dot_rows(c.weights.data(), c.row_stride, c.rows[0].activation.data(), n, out.data(), n_rows);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          const DotCase& row = c.rows[r];
+          double expected = 0.0, fp16_s_term = 0.0;
+          for (int64_t i = 0; i < n; ++i)
+            expected += static_cast<double>(row.weight_values[i]) * row.activation_values[i];
+          if (k.activation_type == DType::Q8_1)
+            for (int64_t b = 0; b < n / 32; ++b) {
+              double w_max = 0.0, a_sum = 0.0;
+              for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
+                w_max = std::max(w_max, std::fabs(static_cast<double>(row.weight_values[i])));
+                a_sum += std::fabs(row.activation_values[i]);
+              }
+              fp16_s_term += w_max * a_sum / 1024.0;
+            }
+          EXPECT_NEAR(out[r], expected, 1e-5 * abs_dot(row) + fp16_s_term + 1e-30)
+              << dtype_name(type) << " n=" << n << " rows=" << n_rows << " row " << r;
+        }
+      }
+  }
+}
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 
 // The scalar twin of each AVX2 dot, type-erased the same way as the dispatch table.
@@ -331,6 +385,25 @@ TEST(QuantDot, Avx2MatchesScalar) {
       const float scalar = scalar_dot(type, c.weight.data(), c.activation.data(), n);
       EXPECT_NEAR(avx2, scalar, 1e-5 * abs_dot(c) + 1e-30) << dtype_name(type) << " n=" << n;
     }
+  }
+}
+
+// AVX2 dot_rows against the scalar dot of each row: within 1e-5 of sum |w_i a_i|.
+TEST(QuantDot, RowsAvx2MatchScalar) {
+  uint32_t seed = 700;
+  for (DType type : kWeightTypes) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    for (int64_t n : dot_lengths(type))
+      for (int64_t n_rows : {1, 4, 7, 9}) {
+        const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
+        std::vector<float> out(static_cast<size_t>(n_rows), -1.0f);
+        k.dot_rows(c.weights.data(), c.row_stride, c.rows[0].activation.data(), n, out.data(), n_rows);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          const float scalar = scalar_dot(type, c.weights.data() + r * c.row_stride, c.rows[r].activation.data(), n);
+          EXPECT_NEAR(out[r], scalar, 1e-5 * abs_dot(c.rows[r]) + 1e-30)
+              << dtype_name(type) << " n=" << n << " rows=" << n_rows << " row " << r;
+        }
+      }
   }
 }
 

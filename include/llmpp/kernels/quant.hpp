@@ -31,6 +31,10 @@ struct WeightTypeKernels {
   void (*dequantize_row)(const void* src, float* dst, int64_t n);
   void (*quantize_row)(const float* src, void* dst, int64_t n);
   float (*dot)(const void* weight_row, const void* activation_row, int64_t n);
+  // out[r] = dot(weight_rows + r * row_stride, activation_row) for r < n_rows: the decode
+  // GEMV, which reads the activation once per group of rows.
+  void (*dot_rows)(const void* weight_rows, uint64_t row_stride, const void* activation_row, int64_t n, float* out,
+                   int64_t n_rows);
 };
 
 namespace detail {
@@ -49,8 +53,28 @@ float dot_blocks(const void* weight_row, const void* activation_row, int64_t n) 
 }
 
 template <typename Weight, typename Activation>
+void dot_rows_blocks(const void* weight_rows, uint64_t row_stride, const void* activation_row, int64_t n, float* out,
+                     int64_t n_rows) {
+  active::vec_dot_rows(static_cast<const Weight*>(weight_rows), row_stride,
+                       static_cast<const Activation*>(activation_row), n, out, n_rows);
+}
+
+template <typename Weight, typename Activation>
 constexpr WeightTypeKernels quantized_kernels(DType type, DType activation_type) {
-  return {type, activation_type, dequantize_blocks<Weight>, quantize_blocks<Weight>, dot_blocks<Weight, Activation>};
+  return {type,
+          activation_type,
+          dequantize_blocks<Weight>,
+          quantize_blocks<Weight>,
+          dot_blocks<Weight, Activation>,
+          dot_rows_blocks<Weight, Activation>};
+}
+
+// dot_rows as one dot per row, for the types without a multi-row kernel.
+template <float (*Dot)(const void*, const void*, int64_t)>
+void dot_each_row(const void* weight_rows, uint64_t row_stride, const void* activation_row, int64_t n, float* out,
+                  int64_t n_rows) {
+  const auto* rows = static_cast<const uint8_t*>(weight_rows);
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = Dot(rows + r * row_stride, activation_row, n);
 }
 
 inline void copy_f32(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, sizeof(float) * n); }
@@ -76,15 +100,20 @@ inline void encode_bf16(const float* src, void* dst, int64_t n) {
 inline float dot_bf16(const void* w, const void* x, int64_t n) {
   return active::dot_bf16(static_cast<const uint16_t*>(w), static_cast<const float*>(x), n);
 }
+inline void dot_f16_rows(const void* w, uint64_t row_stride, const void* x, int64_t n, float* out, int64_t n_rows) {
+  active::dot_f16_rows(static_cast<const uint16_t*>(w), row_stride, static_cast<const float*>(x), n, out, n_rows);
+}
 
 }  // namespace detail
 
 // The kernels of `type`, or nullptr when llmpp cannot run weights of that type.
 inline const WeightTypeKernels* find_weight_type_kernels(DType type) {
   using namespace detail;
-  static const WeightTypeKernels f32{DType::F32, DType::F32, copy_f32, encode_f32, detail::dot_f32};
-  static const WeightTypeKernels f16{DType::F16, DType::F32, decode_f16, encode_f16, detail::dot_f16};
-  static const WeightTypeKernels bf16{DType::BF16, DType::F32, decode_bf16, encode_bf16, detail::dot_bf16};
+  static const WeightTypeKernels f32{DType::F32, DType::F32, copy_f32, encode_f32, detail::dot_f32,
+                                     dot_each_row<detail::dot_f32>};
+  static const WeightTypeKernels f16{DType::F16, DType::F32, decode_f16, encode_f16, detail::dot_f16, dot_f16_rows};
+  static const WeightTypeKernels bf16{DType::BF16, DType::F32, decode_bf16, encode_bf16, detail::dot_bf16,
+                                      dot_each_row<detail::dot_bf16>};
   static const auto q4_0 = quantized_kernels<BlockQ4_0, BlockQ8_0>(DType::Q4_0, DType::Q8_0);
   static const auto q4_1 = quantized_kernels<BlockQ4_1, BlockQ8_1>(DType::Q4_1, DType::Q8_1);
   static const auto q5_0 = quantized_kernels<BlockQ5_0, BlockQ8_0>(DType::Q5_0, DType::Q8_0);

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace llmpp::kernels::avx2 {
 
@@ -364,6 +365,141 @@ inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
   return horizontal_sum(acc) - 32.0f * offset_terms;
 }
 
+// ---------------------------------------------------------------------------------------
+// Multi-row dots (decode GEMV): each pass takes 4 weight rows against the same activation
+// blocks, so the activation is loaded once per 4 rows and the rows' chains are independent.
+// ---------------------------------------------------------------------------------------
+
+namespace quant_simd {
+
+// Per-block data of a Q8_0 activation row that every weight row reuses: its scale as a
+// float, and 4 sum(a) (the Q4_0 offset 8 sum(a), spread over two int32 lanes per row).
+struct Q8_0RowTerms {
+  std::vector<float> scale;  // (n_blocks)
+  std::vector<int32_t> offset4;  // (n_blocks)
+};
+
+inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks) {
+  thread_local Q8_0RowTerms terms;  // grows only: warm calls allocate nothing
+  if (static_cast<int64_t>(terms.scale.size()) < n_blocks) {
+    terms.scale.resize(n_blocks);
+    terms.offset4.resize(n_blocks);
+  }
+  const __m256i one = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    terms.scale[i] = half(a[i].d);
+    terms.offset4[i] = 4 * horizontal_sum(dot_u8_i8(one, load256(a[i].qs)));
+  }
+  return terms;
+}
+
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// Four fp16 values as float lanes [a, a, c, c | b, b, d, d], by one conversion. The 64-bit
+// patterns are built by integer multiplies, which leave the vector pipes free.
+inline __m256 halves_aacc_bbdd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+  const uint64_t low_pair = 0x0000000000010001ull, high_pair = 0x0001000100000000ull;
+  const __m128i bits = _mm_set_epi64x(static_cast<int64_t>(b * low_pair + d * high_pair),
+                                      static_cast<int64_t>(a * low_pair + c * high_pair));
+  return _mm256_cvtph_ps(bits);
+}
+
+// Four fp16 values as float lanes [a, b, c, d | a, b, c, d].
+inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+  return _mm256_cvtph_ps(_mm_set1_epi64x(static_cast<int64_t>(a | b << 16 | c << 32 | d << 48)));
+}
+
+}  // namespace quant_simd
+
+// Generic: one vec_dot per row.
+template <typename Weight, typename Activation>
+void vec_dot_rows(const Weight* w, uint64_t row_stride, const Activation* a, int64_t n, float* out, int64_t n_rows) {
+  const auto* rows = reinterpret_cast<const uint8_t*>(w);
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = vec_dot(reinterpret_cast<const Weight*>(rows + r * row_stride), a, n);
+}
+
+// Q4_0: two rows share one register (row A's 16 quant bytes in the low lane, row B's in the
+// high one), so one AND / shift unpacks both and the activation halves are broadcast to both
+// lanes. Per block the int16 pair sums of rows (0, 1) and (2, 3) are folded together before
+// the one _mm256_madd_epi16, leaving lanes [r0, r0, r2, r2 | r1, r1, r3, r3]; the offset
+// (q - 8) a = q a - 8 sum(a) comes off the int32 lanes. Bounds: q <= 15, |a| <= 128, so a
+// maddubs pair is at most 3840, the fold of four at most 15360 (int16), all exact.
+inline void vec_dot_rows(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  using namespace quant_simd;
+  const int64_t n_blocks = n / 32;
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const BlockQ4_0*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  int64_t r = 0;
+  if (n_rows >= 4) {
+    const Q8_0RowTerms& terms = q8_0_row_terms(a, n_blocks);
+    const __m256i low_nibble = _mm256_set1_epi8(0x0f), ones16 = _mm256_set1_epi16(1);
+    for (; r + 4 <= n_rows; r += 4) {
+      const BlockQ4_0 *w0 = row(r), *w1 = row(r + 1), *w2 = row(r + 2), *w3 = row(r + 3);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t i = 0; i < n_blocks; ++i) {
+        const __m256i a_low = _mm256_broadcastsi128_si256(load128(a[i].qs));  // elements 0-15, both lanes
+        const __m256i a_high = _mm256_broadcastsi128_si256(load128(a[i].qs + 16));  // elements 16-31
+        const auto pair = [&](const BlockQ4_0& lo, const BlockQ4_0& hi) {
+          const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(lo.qs)), load128(hi.qs), 1);
+          return _mm256_add_epi16(
+              _mm256_maddubs_epi16(_mm256_and_si256(q, low_nibble), a_low),
+              _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibble), a_high));
+        };
+        const __m256i p01 = pair(w0[i], w1[i]), p23 = pair(w2[i], w3[i]);
+        const __m256i folded = _mm256_add_epi16(_mm256_unpacklo_epi64(p01, p23), _mm256_unpackhi_epi64(p01, p23));
+        const __m256i lanes =
+            _mm256_sub_epi32(_mm256_madd_epi16(folded, ones16), _mm256_set1_epi32(terms.offset4[i]));
+        const __m256 scale =
+            _mm256_mul_ps(halves_aacc_bbdd(w0[i].d, w1[i].d, w2[i].d, w3[i].d), _mm256_set1_ps(terms.scale[i]));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
+      }
+      alignas(32) float sums[8];
+      _mm256_store_ps(sums, acc);
+      out[r] = sums[0] + sums[1];
+      out[r + 1] = sums[4] + sums[5];
+      out[r + 2] = sums[2] + sums[3];
+      out[r + 3] = sums[6] + sums[7];
+    }
+  }
+  for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
+}
+
+// Q8_0: the activation block is loaded once per 4 rows. Each row's 8 int32 lanes are folded
+// with the other rows' into lanes [r0, r1, r2, r3 | r0, r1, r2, r3], so one conversion and
+// one FMA serve the 4 rows.
+inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_0* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  using namespace quant_simd;
+  const int64_t n_blocks = n / 32;
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const BlockQ8_0*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  int64_t r = 0;
+  if (n_rows >= 4) {
+    const Q8_0RowTerms& terms = q8_0_row_terms(a, n_blocks);
+    for (; r + 4 <= n_rows; r += 4) {
+      const BlockQ8_0 *w0 = row(r), *w1 = row(r + 1), *w2 = row(r + 2), *w3 = row(r + 3);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t i = 0; i < n_blocks; ++i) {
+        const __m256i activation = load256(a[i].qs);
+        // Both in [-127, 127] (a weight of -128 is exact too: |w| = 128 as unsigned).
+        const __m256i m0 = dot_i8_i8(load256(w0[i].qs), activation), m1 = dot_i8_i8(load256(w1[i].qs), activation);
+        const __m256i m2 = dot_i8_i8(load256(w2[i].qs), activation), m3 = dot_i8_i8(load256(w3[i].qs), activation);
+        const __m256i m01 = _mm256_add_epi32(_mm256_unpacklo_epi32(m0, m1), _mm256_unpackhi_epi32(m0, m1));
+        const __m256i m23 = _mm256_add_epi32(_mm256_unpacklo_epi32(m2, m3), _mm256_unpackhi_epi32(m2, m3));
+        const __m256i lanes = _mm256_add_epi32(_mm256_unpacklo_epi64(m01, m23), _mm256_unpackhi_epi64(m01, m23));
+        const __m256 scale =
+            _mm256_mul_ps(halves_abcd_abcd(w0[i].d, w1[i].d, w2[i].d, w3[i].d), _mm256_set1_ps(terms.scale[i]));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
+      }
+      _mm_storeu_ps(out + r, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
+    }
+  }
+  for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
+}
+
 namespace quant_simd {
 // Float rows: four independent FMA chains of eight lanes.
 template <typename Load8, typename LoadOne>
@@ -398,6 +534,40 @@ inline float dot_f16(const uint16_t* w, const float* x, int64_t n) {
 inline float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
   return quant_simd::dot_float_row([w](int64_t i) { return quant_simd::load_bf16x8(w + i); },
                                    [w](int64_t i) { return bf16_to_fp32(w[i]); }, x, n);
+}
+
+// F16: 4 rows per pass, each 8 activation floats loaded once for the 4 rows; two chains per
+// row.
+inline void dot_f16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
+                         int64_t n_rows) {
+  using namespace quant_simd;
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const uint16_t*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+    __m256 acc[4][2];
+    for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+      for (int k = 0; k < 4; ++k) {
+        acc[k][0] = _mm256_fmadd_ps(load_f16x8(rows[k] + i), x0, acc[k][0]);
+        acc[k][1] = _mm256_fmadd_ps(load_f16x8(rows[k] + i + 8), x1, acc[k][1]);
+      }
+    }
+    for (; i + 8 <= n; i += 8) {
+      const __m256 x0 = _mm256_loadu_ps(x + i);
+      for (int k = 0; k < 4; ++k) acc[k][0] = _mm256_fmadd_ps(load_f16x8(rows[k] + i), x0, acc[k][0]);
+    }
+    for (int k = 0; k < 4; ++k) {
+      float sum = horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1]));
+      for (int64_t j = i; j < n; ++j) sum += fp16_to_fp32(rows[k][j]) * x[j];
+      out[r + k] = sum;
+    }
+  }
+  for (; r < n_rows; ++r) out[r] = dot_f16(row(r), x, n);
 }
 
 // ---------------------------------------------------------------------------------------

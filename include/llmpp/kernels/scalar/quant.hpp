@@ -577,4 +577,20 @@ inline float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
   return dot_float_row([w](int64_t i) { return bf16_to_fp32(w[i]); }, x, n);
 }
 
+// Several weight rows (`row_stride` bytes apart) against one activation row: out[r] is the
+// dot of row r. The AVX2 twins share the activation loads across rows; these are the
+// reference they are tested against, one vec_dot per row.
+template <typename Weight, typename Activation>
+void vec_dot_rows(const Weight* w, uint64_t row_stride, const Activation* a, int64_t n, float* out, int64_t n_rows) {
+  const auto* rows = reinterpret_cast<const uint8_t*>(w);
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = vec_dot(reinterpret_cast<const Weight*>(rows + r * row_stride), a, n);
+}
+
+inline void dot_f16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
+                         int64_t n_rows) {
+  const auto* rows = reinterpret_cast<const uint8_t*>(w);
+  for (int64_t r = 0; r < n_rows; ++r)
+    out[r] = dot_f16(reinterpret_cast<const uint16_t*>(rows + r * row_stride), x, n);
+}
+
 }  // namespace llmpp::kernels::scalar
