@@ -284,18 +284,20 @@ inline float vec_dot(const BlockQ8_0* w, const BlockQ8_0* a, int64_t n) {
   return horizontal_sum(acc);
 }
 
-// sum_j min_j * (bsums[2j] + bsums[2j + 1]) for a Q4_K / Q5_K super-block.
-inline int k_min_sum(const uint8_t* mins, const BlockQ8_K& a) {
+// 8 int32 lanes summing to sum_j min_j * (bsums[2j] + bsums[2j + 1]) for a Q4_K / Q5_K
+// super-block (lane j holds sub-block j's term).
+inline __m256i k_min_lanes(const uint8_t* mins, const BlockQ8_K& a) {
   const __m128i duplicated = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins)),
                                               _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
-  return quant_simd::horizontal_sum(_mm256_madd_epi16(quant_simd::load256(a.bsums), _mm256_cvtepu8_epi16(duplicated)));
+  return _mm256_madd_epi16(quant_simd::load256(a.bsums), _mm256_cvtepu8_epi16(duplicated));
 }
 
-// Q4_K / Q5_K super-block: a_d (d sum_j scale_j (q · a)_j - dmin sum_j min_j sum(a)_j).
-// q is at most 31, so maddubs pairs stay within 2 * 31 * 128.
+// Q4_K / Q5_K super-block: a_d (d sum_j scale_j (q · a)_j - dmin sum_j min_j sum(a)_j). The
+// first term goes to acc, the second to min_acc, both as 8 lanes: no horizontal sum per
+// super-block. q is at most 31, so maddubs pairs stay within 2 * 31 * 128.
 template <bool kFifthBit>
-inline float vec_dot_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_bits, uint16_t dmin_bits,
-                              const uint8_t* packed_scales, const BlockQ8_K& a, __m256& acc) {
+inline void vec_dot_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_bits, uint16_t dmin_bits,
+                             const uint8_t* packed_scales, const BlockQ8_K& a, __m256& acc, __m256& min_acc) {
   using namespace quant_simd;
   uint8_t scales[8], mins[8];
   scalar::unpack_scales_mins_k4(packed_scales, scales, mins);
@@ -317,36 +319,34 @@ inline float vec_dot_k_affine(const uint8_t* qs, const uint8_t* qh, uint16_t d_b
     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_high, scale(2 * c + 1)));
   }
   acc = _mm256_fmadd_ps(_mm256_set1_ps(a.d * half(d_bits)), _mm256_cvtepi32_ps(sum), acc);
-  return a.d * half(dmin_bits) * static_cast<float>(k_min_sum(mins, a));
+  min_acc = _mm256_fmadd_ps(_mm256_set1_ps(a.d * half(dmin_bits)), _mm256_cvtepi32_ps(k_min_lanes(mins, a)), min_acc);
 }
 
 inline float vec_dot(const BlockQ4_K* w, const BlockQ8_K* a, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  float min_terms = 0.0f;
+  __m256 acc = _mm256_setzero_ps(), min_acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i)
-    min_terms += vec_dot_k_affine<false>(w[i].qs, nullptr, w[i].d, w[i].dmin, w[i].scales, a[i], acc);
-  return quant_simd::horizontal_sum(acc) - min_terms;
+    vec_dot_k_affine<false>(w[i].qs, nullptr, w[i].d, w[i].dmin, w[i].scales, a[i], acc, min_acc);
+  return quant_simd::horizontal_sum(_mm256_sub_ps(acc, min_acc));
 }
 
 inline float vec_dot(const BlockQ5_K* w, const BlockQ8_K* a, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  float min_terms = 0.0f;
+  __m256 acc = _mm256_setzero_ps(), min_acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i)
-    min_terms += vec_dot_k_affine<true>(w[i].qs, w[i].qh, w[i].d, w[i].dmin, w[i].scales, a[i], acc);
-  return quant_simd::horizontal_sum(acc) - min_terms;
+    vec_dot_k_affine<true>(w[i].qs, w[i].qh, w[i].d, w[i].dmin, w[i].scales, a[i], acc, min_acc);
+  return quant_simd::horizontal_sum(_mm256_sub_ps(acc, min_acc));
 }
 
-// Q6_K: sum_j scale_j sum_l (q - 32) a = sum_j scale_j (q · a)_j - 32 sum_j scale_j bsum_j.
-// q <= 63, so maddubs pairs stay within 2 * 63 * 128.
+// Q6_K: sum_j scale_j sum_l (q - 32) a = sum_j scale_j (q · a)_j - 32 sum_j scale_j bsum_j,
+// the offset taken off the int32 lanes (no horizontal sum per super-block). q <= 63, so
+// maddubs pairs stay within 2 * 63 * 128; |lane| < 2^26, exact in int32.
 inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
   using namespace quant_simd;
   __m256 acc = _mm256_setzero_ps();
-  float offset_terms = 0.0f;
   for (int64_t i = 0; i < n / 256; ++i) {
     const int8_t* sc = w[i].scales;
     const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    const int offset_sum = horizontal_sum(_mm256_madd_epi16(load256(a[i].bsums), scales16));
-    __m256i sum = _mm256_setzero_si256();
+    __m256i sum = _mm256_slli_epi32(_mm256_madd_epi16(load256(a[i].bsums), scales16), 5);
+    sum = _mm256_sub_epi32(_mm256_setzero_si256(), sum);
     for (int h = 0; h < 2; ++h) {
       // Scales 8h .. 8h + 7 as int16 in both 128-bit lanes, for byte-shuffle broadcasts.
       const __m256i half_scales = _mm256_broadcastsi128_si256(
@@ -358,11 +358,9 @@ inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(half_scales, 2 * k)));
       }
     }
-    const float d = a[i].d * half(w[i].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
-    offset_terms += d * static_cast<float>(offset_sum);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(sum), acc);
   }
-  return horizontal_sum(acc) - 32.0f * offset_terms;
+  return horizontal_sum(acc);
 }
 
 // ---------------------------------------------------------------------------------------
