@@ -143,9 +143,10 @@ class SafetensorsFile {
              std::to_string(off_end - off_begin));
       t.data = map_.data() + data_start + off_begin;
       // The format does not align tensor data. The kernels read whole elements, so a
-      // misaligned tensor (rare: writers pad the header to 8 bytes) gets an aligned copy.
+      // misaligned tensor (rare: writers pad the header to 8 bytes) gets an aligned copy;
+      // an empty one has nothing to read (and memcpy to an empty vector's null data is UB).
       const uint32_t element_bytes = dtype_traits(t.type).block_bytes;
-      if (reinterpret_cast<uintptr_t>(t.data) % element_bytes != 0) {
+      if (t.nbytes != 0 && reinterpret_cast<uintptr_t>(t.data) % element_bytes != 0) {
         std::vector<uint64_t>& copy = aligned_copies_.emplace_back((t.nbytes + 7) / 8);
         std::memcpy(copy.data(), t.data, t.nbytes);
         t.data = copy.data();
