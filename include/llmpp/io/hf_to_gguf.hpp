@@ -73,11 +73,12 @@ inline uint64_t hf_row_of_meta_row(uint64_t meta_row, uint64_t head_dim) {
 
 namespace detail {
 
-inline void write_model_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& name, DType type,
-                                 const std::string& config_path) {
-  const std::string a = c.architecture + ".";
+// The keys every llama.cpp architecture has: general.*, the shape, the norm epsilon.
+inline void write_common_metadata(GGUFWriter& w, const std::string& architecture, const ModelConfig& c,
+                                  const std::string& name, DType type) {
+  const std::string a = architecture + ".";
   auto u32 = [](int v) { return static_cast<uint32_t>(v); };
-  w.add("general.architecture", c.architecture);
+  w.add("general.architecture", architecture);
   w.add("general.name", name);
   w.add("general.file_type", llama_file_type(type));
   if (dtype_is_quantized(type)) w.add("general.quantization_version", uint32_t{2});
@@ -88,7 +89,15 @@ inline void write_model_metadata(GGUFWriter& w, const ModelConfig& c, const std:
   w.add(a + "feed_forward_length", u32(c.ffn_dim));
   w.add(a + "attention.head_count", u32(c.n_heads));
   w.add(a + "attention.head_count_kv", u32(c.n_kv_heads));
-  w.add(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
+  if (c.norm == NormType::rms_norm) w.add(a + "attention.layer_norm_rms_epsilon", c.norm_eps);
+  else w.add(a + "attention.layer_norm_epsilon", c.norm_eps);
+}
+
+inline void write_model_metadata(GGUFWriter& w, const ModelConfig& c, const std::string& name, DType type,
+                                 const std::string& config_path) {
+  const std::string a = c.architecture + ".";
+  auto u32 = [](int v) { return static_cast<uint32_t>(v); };
+  write_common_metadata(w, c.architecture, c, name, type);
   w.add(a + "rope.freq_base", c.rope_theta);
   w.add(a + "rope.dimension_count", u32(c.n_rot()));
   if (c.head_dim_override > 0 && c.head_dim_override * c.n_heads != c.dim) {

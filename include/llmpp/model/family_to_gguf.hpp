@@ -138,19 +138,7 @@ inline io::ConvertReport convert_family_to_gguf(const std::string& folder, const
     const fs::path path(folder);
     name = path.filename().string().empty() ? path.parent_path().filename().string() : path.filename().string();
   }
-  w.add("general.architecture", arch);
-  w.add("general.name", name);
-  w.add("general.file_type", io::llama_file_type(options.type));
-  if (dtype_is_quantized(options.type)) w.add("general.quantization_version", uint32_t{2});
-  w.add(p + "vocab_size", u32(c.n_vocab));
-  w.add(p + "context_length", u32(c.n_ctx_train));
-  w.add(p + "embedding_length", u32(c.dim));
-  w.add(p + "block_count", u32(c.n_layers));
-  w.add(p + "feed_forward_length", u32(c.ffn_dim));
-  w.add(p + "attention.head_count", u32(c.n_heads));
-  w.add(p + "attention.head_count_kv", u32(c.n_kv_heads));
-  if (c.norm == NormType::rms_norm) w.add(p + "attention.layer_norm_rms_epsilon", c.norm_eps);
-  else w.add(p + "attention.layer_norm_epsilon", c.norm_eps);
+  io::detail::write_common_metadata(w, arch, c, name, options.type);
   if (c.head_dim_override > 0) {
     w.add(p + "attention.key_length", u32(c.head_dim()));
     w.add(p + "attention.value_length", u32(c.head_dim()));
