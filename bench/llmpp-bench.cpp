@@ -1,7 +1,6 @@
 // llmpp-bench: prompt processing (ppN) and text generation (tgN) speed, modelled on
 // llama-bench. Every tg figure is also given as a share of the machine's memory-bandwidth
 // ceiling measured in the same run: bytes of weights read per token × tokens/s ÷ bandwidth.
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -127,22 +126,30 @@ struct Row {
   double bandwidth_share;  // tg only; < 0 for pp
 };
 
-long peak_rss_kib() {
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss;
-}
-
-// Current resident set (VmRSS), in KiB.
-long current_rss_kib() {
+// One "Name: N kB" field of /proc/self/status, in KiB (-1 when absent).
+long status_kib(const char* format) {
   std::FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return -1;
   char line[256];
   long kib = -1;
   while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    if (std::sscanf(line, format, &kib) == 1) break;
   std::fclose(f);
   return kib;
+}
+
+// Current resident set (VmRSS) and its high-water mark since the last reset (VmHWM), in KiB.
+long current_rss_kib() { return status_kib("VmRSS: %ld kB"); }
+long peak_rss_kib() { return status_kib("VmHWM: %ld kB"); }
+
+// Sets the high-water mark back to the current RSS ("5" to /proc/self/clear_refs, Linux
+// 4.0+), so that each model's peak leaves out the bandwidth probe's 1 GiB buffer and the
+// models measured before it.
+void reset_peak_rss() {
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -239,6 +246,11 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<Row> rows;
+  struct Memory {
+    std::string model;
+    double peak_mib, weights_mib, kv_mib;
+  };
+  std::vector<Memory> memory;  // one per model
   double bandwidth = 0, fma_peak = 0;
   try {
     {
@@ -252,6 +264,8 @@ int main(int argc, char** argv) {
     for (const auto& m : args.models) specs.push_back({m, "file"});
     for (const auto& s : args.synthetic) specs.push_back({s, "synthetic"});
     for (const auto& [label, kind] : specs) {
+      reset_peak_rss();
+      uint64_t kv_bytes = 0;
       std::shared_ptr<llmpp::Model> model =
           kind == "file" ? llmpp::Model::load(label)
                          : std::make_shared<llmpp::Model>(llmpp::bench::synthetic_model_files(label));
@@ -270,6 +284,7 @@ int main(int argc, char** argv) {
         options.n_ctx = args.n_prompt + args.n_gen + 1;
         options.max_block = std::max(1, args.n_prompt);
         llmpp::InferenceState state = model->new_state(options);
+        kv_bytes = std::max<uint64_t>(kv_bytes, state.cache.bytes());
         if (args.n_prompt > 0) {
           std::vector<double> speeds;
           for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
@@ -300,11 +315,18 @@ int main(int argc, char** argv) {
           rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), st, share});
         }
       }
+      // Issue 6's memory bound: peak RSS at most (weights + KV cache) + 10%.
+      const double weights_mib = static_cast<double>(model_bytes(*model)) / (1 << 20);
+      const double kv_mib = static_cast<double>(kv_bytes) / (1 << 20);
+      memory.push_back({label, peak_rss_kib() / 1024.0, weights_mib, kv_mib});
     }
   } catch (const std::exception& e) {
     fail(e.what());
   }
-  const double rss_mib = static_cast<double>(peak_rss_kib()) / 1024.0;
+  const double rss_mib = memory.empty() ? 0.0
+                                        : std::max_element(memory.begin(), memory.end(), [](const Memory& a, const Memory& b) {
+                                            return a.peak_mib < b.peak_mib;
+                                          })->peak_mib;
   if (args.output == "md") {
     std::printf("| model | type | size GiB | threads | test | t/s | share of bandwidth ceiling |\n");
     std::printf("|---|---|---:|---:|---|---:|---:|\n");
@@ -316,6 +338,9 @@ int main(int argc, char** argv) {
     }
     std::printf("\nmemory read bandwidth: %.1f GB/s; FP32 FMA peak: %.1f GFLOP/s; peak RSS: %.0f MiB\n",
                 bandwidth / 1e9, fma_peak / 1e9, rss_mib);
+    for (const Memory& m : memory)
+      std::printf("peak RSS %s: %.1f MiB; weights %.1f MiB + KV cache %.1f MiB, + 10%% = %.1f MiB\n", m.model.c_str(),
+                  m.peak_mib, m.weights_mib, m.kv_mib, 1.1 * (m.weights_mib + m.kv_mib));
   } else {
     std::printf("{\n  \"bandwidth_gb_s\": %.3f,\n  \"fma_peak_gflop_s\": %.3f,\n  \"peak_rss_mib\": %.1f,\n  \"results\": [\n",
                 bandwidth / 1e9, fma_peak / 1e9, rss_mib);
