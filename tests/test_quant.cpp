@@ -298,8 +298,9 @@ TEST(QuantDot, MatchesDequantizedDot) {
   }
 }
 
-// Several rows for dot_rows, `row_stride` bytes apart (with padding between rows, so the
-// stride is used), against one activation row.
+// Several rows for dot_rows, `row_stride` bytes apart (with 8 bytes of padding between
+// rows, so the stride is used, and F32 rows stay 4-byte aligned as in a real tensor), against
+// one activation row.
 struct DotRowsCase {
   std::vector<uint8_t> weights;  // (n_rows, row_stride)
   uint64_t row_stride = 0;
@@ -308,7 +309,7 @@ struct DotRowsCase {
 
 DotRowsCase make_dot_rows_case(const WeightTypeKernels& k, int64_t n, int64_t n_rows, uint32_t seed) {
   DotRowsCase c;
-  c.row_stride = row_bytes(k.type, static_cast<uint64_t>(n)) + 6;
+  c.row_stride = row_bytes(k.type, static_cast<uint64_t>(n)) + 8;
   c.weights.assign(c.row_stride * n_rows, 0xa5);
   for (int64_t r = 0; r < n_rows; ++r) {
     DotCase row = make_dot_case(k, n, seed);  // same seed: same activation in every row
