@@ -321,10 +321,10 @@ DotRowsCase make_dot_rows_case(const WeightTypeKernels& k, int64_t n, int64_t n_
   return c;
 }
 
-// dot_rows gives each row's dot within the tolerance of MatchesDequantizedDot, for row
-// counts that are and are not multiples of the kernels' 4-row passes.
-TEST(QuantDot, RowsMatchDequantizedDot) {
-  uint32_t seed = 300;
+// Runs dot_rows of every weight type over row counts that are and are not multiples of
+// the kernels' 4-row passes; check(k, n, case, out) sees each result.
+template <typename Check>
+void for_each_dot_rows_result(uint32_t seed, Check check) {
   for (DType type : kWeightTypes) {
     const WeightTypeKernels& k = weight_type_kernels(type);
     for (int64_t n : dot_lengths(type))
@@ -332,25 +332,35 @@ TEST(QuantDot, RowsMatchDequantizedDot) {
         const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
         std::vector<float> out(static_cast<size_t>(n_rows), -1.0f);
         k.dot_rows(c.weights.data(), c.row_stride, c.rows[0].activation.data(), n, out.data(), n_rows);
-        for (int64_t r = 0; r < n_rows; ++r) {
-          const DotCase& row = c.rows[r];
-          double expected = 0.0, fp16_s_term = 0.0;
-          for (int64_t i = 0; i < n; ++i)
-            expected += static_cast<double>(row.weight_values[i]) * row.activation_values[i];
-          if (k.activation_type == DType::Q8_1)
-            for (int64_t b = 0; b < n / 32; ++b) {
-              double w_max = 0.0, a_sum = 0.0;
-              for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
-                w_max = std::max(w_max, std::fabs(static_cast<double>(row.weight_values[i])));
-                a_sum += std::fabs(row.activation_values[i]);
-              }
-              fp16_s_term += w_max * a_sum / 1024.0;
-            }
-          EXPECT_NEAR(out[r], expected, 1e-5 * abs_dot(row) + fp16_s_term + 1e-30)
-              << dtype_name(type) << " n=" << n << " rows=" << n_rows << " row " << r;
-        }
+        check(k, n, c, out);
       }
   }
+}
+
+// dot_rows gives each row's dot within the tolerance of MatchesDequantizedDot.
+TEST(QuantDot, RowsMatchDequantizedDot) {
+  for_each_dot_rows_result(300, [](const WeightTypeKernels& k, int64_t n, const DotRowsCase& c,
+                                   const std::vector<float>& out) {
+    const DType type = k.type;
+    const int64_t n_rows = static_cast<int64_t>(c.rows.size());
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const DotCase& row = c.rows[r];
+      double expected = 0.0, fp16_s_term = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        expected += static_cast<double>(row.weight_values[i]) * row.activation_values[i];
+      if (k.activation_type == DType::Q8_1)
+        for (int64_t b = 0; b < n / 32; ++b) {
+          double w_max = 0.0, a_sum = 0.0;
+          for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
+            w_max = std::max(w_max, std::fabs(static_cast<double>(row.weight_values[i])));
+            a_sum += std::fabs(row.activation_values[i]);
+          }
+          fp16_s_term += w_max * a_sum / 1024.0;
+        }
+      EXPECT_NEAR(out[r], expected, 1e-5 * abs_dot(row) + fp16_s_term + 1e-30)
+          << dtype_name(type) << " n=" << n << " rows=" << n_rows << " row " << r;
+    }
+  });
 }
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -391,21 +401,14 @@ TEST(QuantDot, Avx2MatchesScalar) {
 
 // AVX2 dot_rows against the scalar dot of each row: within 1e-5 of sum |w_i a_i|.
 TEST(QuantDot, RowsAvx2MatchScalar) {
-  uint32_t seed = 700;
-  for (DType type : kWeightTypes) {
-    const WeightTypeKernels& k = weight_type_kernels(type);
-    for (int64_t n : dot_lengths(type))
-      for (int64_t n_rows : {1, 4, 7, 9}) {
-        const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
-        std::vector<float> out(static_cast<size_t>(n_rows), -1.0f);
-        k.dot_rows(c.weights.data(), c.row_stride, c.rows[0].activation.data(), n, out.data(), n_rows);
-        for (int64_t r = 0; r < n_rows; ++r) {
-          const float scalar = scalar_dot(type, c.weights.data() + r * c.row_stride, c.rows[r].activation.data(), n);
-          EXPECT_NEAR(out[r], scalar, 1e-5 * abs_dot(c.rows[r]) + 1e-30)
-              << dtype_name(type) << " n=" << n << " rows=" << n_rows << " row " << r;
-        }
-      }
-  }
+  for_each_dot_rows_result(700, [](const WeightTypeKernels& k, int64_t n, const DotRowsCase& c,
+                                   const std::vector<float>& out) {
+    for (size_t r = 0; r < c.rows.size(); ++r) {
+      const float scalar = scalar_dot(k.type, c.weights.data() + r * c.row_stride, c.rows[r].activation.data(), n);
+      EXPECT_NEAR(out[r], scalar, 1e-5 * abs_dot(c.rows[r]) + 1e-30)
+          << dtype_name(k.type) << " n=" << n << " rows=" << c.rows.size() << " row " << r;
+    }
+  });
 }
 
 // Activation quantizers and the plain-float encoders produce the scalar twin's exact bytes
