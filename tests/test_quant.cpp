@@ -275,25 +275,35 @@ double abs_dot(const DotCase& c) {
 // sum |w_i a_i|. Q4_1 / Q5_1 also carry m * s, where s = d * sum(q) is stored as fp16
 // (relative error 2^-11); with |m| <= max|w| and |s| <= sum|a| over the block, that term
 // gets 2^-10 * max|w| * sum|a| per block (a factor 2 of margin).
+double dequantized_dot(const DotCase& c) {
+  double dot = 0.0;
+  for (size_t i = 0; i < c.weight_values.size(); ++i)
+    dot += static_cast<double>(c.weight_values[i]) * c.activation_values[i];
+  return dot;
+}
+
+double dequantized_dot_tolerance(const WeightTypeKernels& k, const DotCase& c) {
+  double fp16_s_term = 0.0;
+  if (k.activation_type == DType::Q8_1)
+    for (size_t b = 0; b < c.weight_values.size() / 32; ++b) {
+      double w_max = 0.0, a_sum = 0.0;
+      for (size_t i = 32 * b; i < 32 * b + 32; ++i) {
+        w_max = std::max(w_max, std::fabs(static_cast<double>(c.weight_values[i])));
+        a_sum += std::fabs(c.activation_values[i]);
+      }
+      fp16_s_term += w_max * a_sum / 1024.0;
+    }
+  return 1e-5 * abs_dot(c) + fp16_s_term + 1e-30;
+}
+
 TEST(QuantDot, MatchesDequantizedDot) {
   uint32_t seed = 100;
   for (DType type : kWeightTypes) {
     const WeightTypeKernels& k = weight_type_kernels(type);
     for (int64_t n : dot_lengths(type)) {
       const DotCase c = make_dot_case(k, n, ++seed);
-      double expected = 0.0, fp16_s_term = 0.0;
-      for (int64_t i = 0; i < n; ++i) expected += static_cast<double>(c.weight_values[i]) * c.activation_values[i];
-      if (k.activation_type == DType::Q8_1)
-        for (int64_t b = 0; b < n / 32; ++b) {
-          double w_max = 0.0, a_sum = 0.0;
-          for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
-            w_max = std::max(w_max, std::fabs(static_cast<double>(c.weight_values[i])));
-            a_sum += std::fabs(c.activation_values[i]);
-          }
-          fp16_s_term += w_max * a_sum / 1024.0;
-        }
       const float actual = k.dot(c.weight.data(), c.activation.data(), n);
-      EXPECT_NEAR(actual, expected, 1e-5 * abs_dot(c) + fp16_s_term + 1e-30) << dtype_name(type) << " n=" << n;
+      EXPECT_NEAR(actual, dequantized_dot(c), dequantized_dot_tolerance(k, c)) << dtype_name(type) << " n=" << n;
     }
   }
 }
@@ -343,23 +353,9 @@ TEST(QuantDot, RowsMatchDequantizedDot) {
                                    const std::vector<float>& out) {
     const DType type = k.type;
     const int64_t n_rows = static_cast<int64_t>(c.rows.size());
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const DotCase& row = c.rows[r];
-      double expected = 0.0, fp16_s_term = 0.0;
-      for (int64_t i = 0; i < n; ++i)
-        expected += static_cast<double>(row.weight_values[i]) * row.activation_values[i];
-      if (k.activation_type == DType::Q8_1)
-        for (int64_t b = 0; b < n / 32; ++b) {
-          double w_max = 0.0, a_sum = 0.0;
-          for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
-            w_max = std::max(w_max, std::fabs(static_cast<double>(row.weight_values[i])));
-            a_sum += std::fabs(row.activation_values[i]);
-          }
-          fp16_s_term += w_max * a_sum / 1024.0;
-        }
-      EXPECT_NEAR(out[r], expected, 1e-5 * abs_dot(row) + fp16_s_term + 1e-30)
+    for (int64_t r = 0; r < n_rows; ++r)
+      EXPECT_NEAR(out[r], dequantized_dot(c.rows[r]), dequantized_dot_tolerance(k, c.rows[r]))
           << dtype_name(type) << " n=" << n << " rows=" << n_rows << " row " << r;
-    }
   });
 }
 
