@@ -73,6 +73,15 @@ inline uint64_t hf_row_of_meta_row(uint64_t meta_row, uint64_t head_dim) {
 
 namespace detail {
 
+// llama.cpp's special-token id keys, for the ids the vocabulary has (< 0: none).
+template <typename Vocabulary>
+void write_special_token_ids(GGUFWriter& w, const Vocabulary& v) {
+  if (v.bos_id >= 0) w.add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
+  if (v.eos_id >= 0) w.add("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
+  if (v.unk_id >= 0) w.add("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk_id));
+  if (v.pad_id >= 0) w.add("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad_id));
+}
+
 // The keys every llama.cpp architecture has: general.*, the shape, the norm epsilon.
 inline void write_common_metadata(GGUFWriter& w, const std::string& architecture, const ModelConfig& c,
                                   const std::string& name, DType type) {
@@ -151,10 +160,7 @@ inline bool write_sentencepiece_tokenizer(GGUFWriter& w, const std::string& fold
   w.add("tokenizer.ggml.tokens", tokens);
   w.add("tokenizer.ggml.scores", scores);
   w.add("tokenizer.ggml.token_type", types);
-  if (v.bos_id >= 0) w.add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
-  if (v.eos_id >= 0) w.add("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
-  if (v.unk_id >= 0) w.add("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk_id));
-  if (v.pad_id >= 0) w.add("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad_id));
+  write_special_token_ids(w, v);
   w.add("tokenizer.ggml.add_bos_token", true);
   w.add("tokenizer.ggml.add_eos_token", false);
   return true;
@@ -227,10 +233,7 @@ inline bool write_byte_level_tokenizer(GGUFWriter& w, const std::string& folder,
   w.add("tokenizer.ggml.tokens", tokens);
   w.add("tokenizer.ggml.token_type", types);
   w.add("tokenizer.ggml.merges", merges);
-  if (v.bos_id >= 0) w.add("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos_id));
-  if (v.eos_id >= 0) w.add("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos_id));
-  if (v.unk_id >= 0) w.add("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(v.unk_id));
-  if (v.pad_id >= 0) w.add("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad_id));
+  write_special_token_ids(w, v);
   w.add("tokenizer.ggml.add_bos_token", v.add_bos);
   w.add("tokenizer.ggml.add_eos_token", v.add_eos);
   if (!v.chat_template.empty()) w.add("tokenizer.chat_template", v.chat_template);
