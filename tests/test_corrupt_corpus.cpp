@@ -132,6 +132,7 @@ struct GgufModelSpec {
   std::vector<int32_t> token_types{2, 3, 3, 6, 1, 1};
   uint32_t bos_id = 1;
   std::vector<int64_t> attn_q_shape{8, 8};
+  uint32_t block_count = 1;
   bool with_tensors = true;
 };
 
@@ -141,7 +142,7 @@ void write_gguf_model(const std::string& path, const GgufModelSpec& spec) {
   w.add("llama.context_length", uint32_t{16});
   w.add("llama.embedding_length", uint32_t{8});
   w.add("llama.feed_forward_length", uint32_t{16});
-  w.add("llama.block_count", uint32_t{1});
+  w.add("llama.block_count", spec.block_count);
   w.add("llama.attention.head_count", uint32_t{2});
   w.add("llama.attention.head_count_kv", uint32_t{1});
   w.add("llama.attention.layer_norm_rms_epsilon", 1e-5f);
@@ -359,6 +360,10 @@ std::vector<CorruptCase> model_cases() {
   bad_q.attn_q_shape = {8, 4};
   GgufModelSpec vocab_only;
   vocab_only.with_tensors = false;
+  // Found by fuzz_model_load: a block_count of 2^31 - 1 with tensors for one layer asked for
+  // 2^31 - 1 LayerWeights before the first missing tensor was noticed (ASan: 64 GB allocation).
+  GgufModelSpec too_many_layers;
+  too_many_layers.block_count = INT32_MAX;
   return {
       // llama2.c checkpoints through Model::load (the tokenizer.bin beside them is written too).
       {"Llama2cVocabSizeInt32Min", "model.bin", m, bytes(llama2c_header({8, 16, 1, 2, 1, INT32_MIN, 4}) + good_bin.substr(28)),
@@ -378,6 +383,8 @@ std::vector<CorruptCase> model_cases() {
       {"GgufTensorShapeDisagreesWithConfig", "model.gguf", m, gguf_model(bad_q), format, "blk.0.attn_q.weight",
        "does not match the config"},
       {"GgufVocabOnlyLoadedAsModel", "model.gguf", m, gguf_model(vocab_only), format, "token_embd.weight",
+       "required tensor is missing"},
+      {"GgufBlockCountBeyondTheTensors", "model.gguf", m, gguf_model(too_many_layers), format, "blk.1.attn_norm.weight",
        "required tensor is missing"},
   };
 }

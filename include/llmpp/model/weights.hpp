@@ -258,9 +258,10 @@ inline ModelWeights bind_weights(const ModelConfig& c, const io::WeightSource& s
   if (source.find("output.weight")) w.output = require_matrix(source, "output.weight", c.n_vocab, c.embed_dim());
   else w.output = w.token_embd;  // tied head: GGUF omits output.weight, HF sets tie_word_embeddings
 
-  w.layers.resize(static_cast<size_t>(c.n_layers));
+  // One layer at a time, not resize(n_layers): a file that claims 10^9 layers fails at the
+  // first missing tensor instead of asking for 10^9 LayerWeights up front.
   for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    LayerWeights& L = w.layers.emplace_back();
     const std::string p = "blk." + std::to_string(l) + ".";
     bind_norm(p + "attn_norm", L.attn_norm, L.attn_norm_bias);
     detail::bind_attention_projections(c, source, p, w, L);
