@@ -159,6 +159,76 @@ def tiny_llama_gguf(rng, dim=8, n_heads=2, n_kv_heads=1, ffn=16, n_layers=1, ggm
     return write_gguf(kvs, tensors)
 
 
+def family_gguf(rng, arch, dim=8, n_heads=2, n_kv_heads=1, ffn=16, n_ctx=16):
+    """One layer of a llama.cpp architecture other than llama (model/families.hpp reads it),
+    with llama.cpp's keys and tensor names, so that mutations reach each family's config row."""
+    tokens, scores, types = tiny_spm_vocab()
+    n_vocab = len(tokens)
+    head_dim = dim // n_heads
+    kv_dim = n_kv_heads * head_dim
+    layer_norm = arch in ("gpt2", "bloom", "falcon")
+    eps_key = "attention.layer_norm_epsilon" if layer_norm else "attention.layer_norm_rms_epsilon"
+    kvs = [
+        ("general.architecture", GGUF_STRING, arch),
+        (arch + ".context_length", GGUF_U32, n_ctx),
+        (arch + ".embedding_length", GGUF_U32, dim),
+        (arch + ".feed_forward_length", GGUF_U32, ffn),
+        (arch + ".block_count", GGUF_U32, 1),
+        (arch + ".attention.head_count", GGUF_U32, n_heads),
+        (arch + ".attention.head_count_kv", GGUF_U32, n_kv_heads),
+        (arch + "." + eps_key, GGUF_F32, 1e-5),
+        ("tokenizer.ggml.model", GGUF_STRING, "llama"),
+        ("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_STRING, tokens)),
+        ("tokenizer.ggml.scores", GGUF_ARRAY, (GGUF_F32, scores)),
+        ("tokenizer.ggml.token_type", GGUF_ARRAY, (GGUF_I32, types)),
+    ]
+    if arch in ("falcon", "phi3", "gemma"):
+        kvs.append((arch + ".rope.dimension_count", GGUF_U32, head_dim))
+    if arch == "phi3":
+        kvs.append(("phi3.rope.scaling.original_context_length", GGUF_U32, n_ctx // 2))
+
+    def vector(name, n):
+        return (name, [n], GGML_F32, f32_bytes(rng, n))
+
+    def matrix(name, rows, cols):
+        return (name, [cols, rows], GGML_F32, f32_bytes(rng, rows * cols))
+
+    def norm(name):
+        return [vector(name + ".weight", dim)] + ([vector(name + ".bias", dim)] if layer_norm else [])
+
+    biases = arch in ("gpt2", "bloom")
+    tensors = [matrix("token_embd.weight", n_vocab, dim)] + norm("output_norm")
+    if arch == "gpt2":
+        tensors.append(matrix("position_embd.weight", n_ctx, dim))
+    if arch == "bloom":
+        tensors += norm("token_embd_norm")
+    if arch in ("falcon", "phi3"):
+        tensors.append(matrix("output.weight", n_vocab, dim))
+    if arch == "phi3":
+        tensors += [vector("rope_factors_short.weight", head_dim // 2), vector("rope_factors_long.weight", head_dim // 2)]
+    b = "blk.0."
+    tensors += norm(b + "attn_norm")
+    if arch == "gemma":
+        tensors += [matrix(b + "attn_q.weight", dim, dim), matrix(b + "attn_k.weight", kv_dim, dim),
+                    matrix(b + "attn_v.weight", kv_dim, dim)]
+    else:
+        tensors.append(matrix(b + "attn_qkv.weight", dim + 2 * kv_dim, dim))
+        if biases:
+            tensors.append(vector(b + "attn_qkv.bias", dim + 2 * kv_dim))
+    tensors.append(matrix(b + "attn_output.weight", dim, dim))
+    if biases:
+        tensors.append(vector(b + "attn_output.bias", dim))
+    if arch != "falcon":  # Falcon-7B: attention and MLP in parallel from one norm
+        tensors += norm(b + "ffn_norm")
+    if arch == "gemma":
+        tensors.append(matrix(b + "ffn_gate.weight", ffn, dim))
+    tensors.append(matrix(b + "ffn_up.weight", 2 * ffn if arch == "phi3" else ffn, dim))
+    tensors.append(matrix(b + "ffn_down.weight", dim, ffn))
+    if biases:
+        tensors += [vector(b + "ffn_up.bias", ffn), vector(b + "ffn_down.bias", dim)]
+    return write_gguf(kvs, tensors)
+
+
 def every_type_gguf(rng):
     """Metadata of every GGUF type, arrays of each, and tensors of four ggml types."""
     kvs = [(f"test.scalar.{t}", t, v) for t, v in [
@@ -655,7 +725,9 @@ def main():
     llama2c_tokenizer_files = llama2c_tokenizer_seeds(args.shared)
     targets = {
         "gguf": gguf,
-        "model_load": {k: v for k, v in gguf.items() if k.startswith("tiny_llama")},
+        "model_load": dict({k: v for k, v in gguf.items() if k.startswith("tiny_llama")},
+                           **{"family_" + arch: family_gguf(rng, arch)
+                              for arch in ("gpt2", "bloom", "falcon", "phi3", "gemma")}),
         "safetensors": safetensors_seeds(rng),
         "safetensors_index": index_seeds(args.shared),
         "hf_config": config_seeds(args.shared),
