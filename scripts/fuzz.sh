@@ -79,6 +79,14 @@ echo
 echo "fuzz summary (${seconds} s per target, $(( $(date +%s) - start )) s in all):"
 printf '  %s\n' "${summary[@]}"
 if (( ${#failures[@]} > 0 )); then
+  # Repeated after the summary, because a CI log is often read from its tail: what broke and
+  # where in llmpp, enough to find the bug without the machine's build-fuzz/ folder.
+  for name in "${failures[@]}"; do
+    echo "--- $name:"
+    grep -m 3 -E 'ERROR|runtime error|violated' "$build/logs/$name.log" || true
+    grep -E '^ *#[0-9]+ .* in (llmpp::|LLVMFuzzerTestOneInput)' "$build/logs/$name.log" | head -n 8 |
+      sed -E 's/ \(.*BuildId[^)]*\)//' || true
+  done
   echo "FAILED: ${failures[*]} (logs in $build/logs, inputs in $build/artifacts)"
   exit 1
 fi
