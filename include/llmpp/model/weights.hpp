@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "llmpp/core/error.hpp"
@@ -259,7 +260,9 @@ inline ModelWeights bind_weights(const ModelConfig& c, const io::WeightSource& s
   else w.output = w.token_embd;  // tied head: GGUF omits output.weight, HF sets tie_word_embeddings
 
   // One layer at a time, not resize(n_layers): a file that claims 10^9 layers fails at the
-  // first missing tensor instead of asking for 10^9 LayerWeights up front.
+  // first missing tensor instead of asking for 10^9 LayerWeights up front. Growing moves the
+  // bound layers, which keeps the bias pointers into their vectors valid; a copy would not.
+  static_assert(std::is_nothrow_move_constructible_v<LayerWeights>, "vector growth must move layers");
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights& L = w.layers.emplace_back();
     const std::string p = "blk." + std::to_string(l) + ".";
