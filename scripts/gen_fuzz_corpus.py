@@ -108,26 +108,44 @@ def tiny_spm_vocab():
     return tokens, scores, types
 
 
-def tiny_llama_gguf(rng, dim=8, n_heads=2, n_kv_heads=1, ffn=16, n_layers=1, ggml_type=GGML_F32):
-    """A complete llama model: config, SPM tokenizer and every weight, F32 (or Q8_0 matrices)."""
-    tokens, scores, types = tiny_spm_vocab()
-    n_vocab = len(tokens)
-    kvs = [
-        ("general.architecture", GGUF_STRING, "llama"),
-        ("general.name", GGUF_STRING, "fuzz-tiny"),
-        ("llama.context_length", GGUF_U32, 16),
-        ("llama.embedding_length", GGUF_U32, dim),
-        ("llama.feed_forward_length", GGUF_U32, ffn),
-        ("llama.block_count", GGUF_U32, n_layers),
-        ("llama.attention.head_count", GGUF_U32, n_heads),
-        ("llama.attention.head_count_kv", GGUF_U32, n_kv_heads),
-        ("llama.attention.layer_norm_rms_epsilon", GGUF_F32, 1e-5),
-        ("llama.rope.freq_base", GGUF_F32, 10000.0),
-        ("llama.vocab_size", GGUF_U32, n_vocab),
+def shape_kvs(arch, dim, ffn, n_layers, n_heads, n_kv_heads, n_ctx, eps_key):
+    """llama.cpp's `{arch}.*` shape keys and the norm epsilon."""
+    return [
+        (arch + ".context_length", GGUF_U32, n_ctx),
+        (arch + ".embedding_length", GGUF_U32, dim),
+        (arch + ".feed_forward_length", GGUF_U32, ffn),
+        (arch + ".block_count", GGUF_U32, n_layers),
+        (arch + ".attention.head_count", GGUF_U32, n_heads),
+        (arch + ".attention.head_count_kv", GGUF_U32, n_kv_heads),
+        (arch + "." + eps_key, GGUF_F32, 1e-5),
+    ]
+
+
+def spm_tokenizer_kvs(tokens, scores, types):
+    return [
         ("tokenizer.ggml.model", GGUF_STRING, "llama"),
         ("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_STRING, tokens)),
         ("tokenizer.ggml.scores", GGUF_ARRAY, (GGUF_F32, scores)),
         ("tokenizer.ggml.token_type", GGUF_ARRAY, (GGUF_I32, types)),
+    ]
+
+
+def f32_tensor(rng, name, ne):
+    """An F32 tensor of shape ne (ggml order: ne[0] is the row length)."""
+    n = 1
+    for d in ne:
+        n *= d
+    return (name, list(ne), GGML_F32, f32_bytes(rng, n))
+
+
+def tiny_llama_gguf(rng, dim=8, n_heads=2, n_kv_heads=1, ffn=16, n_layers=1, ggml_type=GGML_F32):
+    """A complete llama model: config, SPM tokenizer and every weight, F32 (or Q8_0 matrices)."""
+    tokens, scores, types = tiny_spm_vocab()
+    n_vocab = len(tokens)
+    kvs = ([("general.architecture", GGUF_STRING, "llama"), ("general.name", GGUF_STRING, "fuzz-tiny")]
+           + shape_kvs("llama", dim, ffn, n_layers, n_heads, n_kv_heads, 16, "attention.layer_norm_rms_epsilon")
+           + [("llama.rope.freq_base", GGUF_F32, 10000.0), ("llama.vocab_size", GGUF_U32, n_vocab)]
+           + spm_tokenizer_kvs(tokens, scores, types)) + [
         ("tokenizer.ggml.bos_token_id", GGUF_U32, 1),
         ("tokenizer.ggml.eos_token_id", GGUF_U32, 2),
         ("tokenizer.ggml.unknown_token_id", GGUF_U32, 0),
@@ -140,18 +158,18 @@ def tiny_llama_gguf(rng, dim=8, n_heads=2, n_kv_heads=1, ffn=16, n_layers=1, ggm
             blocks = rows * cols // 32
             data = b"".join(struct.pack("<e", 0.01) + bytes(rng.randrange(256) for _ in range(32)) for _ in range(blocks))
             return (name, [cols, rows], GGML_Q8_0, data)
-        return (name, [cols, rows], GGML_F32, f32_bytes(rng, rows * cols))
+        return f32_tensor(rng, name, [cols, rows])
 
-    tensors = [matrix("token_embd.weight", n_vocab, dim), ("output_norm.weight", [dim], GGML_F32, f32_bytes(rng, dim))]
+    tensors = [matrix("token_embd.weight", n_vocab, dim), f32_tensor(rng, "output_norm.weight", [dim])]
     for layer in range(n_layers):
         p = "blk.%d." % layer
         tensors += [
-            (p + "attn_norm.weight", [dim], GGML_F32, f32_bytes(rng, dim)),
+            f32_tensor(rng, p + "attn_norm.weight", [dim]),
             matrix(p + "attn_q.weight", dim, dim),
             matrix(p + "attn_k.weight", kv_dim, dim),
             matrix(p + "attn_v.weight", kv_dim, dim),
             matrix(p + "attn_output.weight", dim, dim),
-            (p + "ffn_norm.weight", [dim], GGML_F32, f32_bytes(rng, dim)),
+            f32_tensor(rng, p + "ffn_norm.weight", [dim]),
             matrix(p + "ffn_gate.weight", ffn, dim),
             matrix(p + "ffn_up.weight", ffn, dim),
             matrix(p + "ffn_down.weight", dim, ffn),
@@ -168,30 +186,19 @@ def family_gguf(rng, arch, dim=8, n_heads=2, n_kv_heads=1, ffn=16, n_ctx=16):
     kv_dim = n_kv_heads * head_dim
     layer_norm = arch in ("gpt2", "bloom", "falcon")
     eps_key = "attention.layer_norm_epsilon" if layer_norm else "attention.layer_norm_rms_epsilon"
-    kvs = [
-        ("general.architecture", GGUF_STRING, arch),
-        (arch + ".context_length", GGUF_U32, n_ctx),
-        (arch + ".embedding_length", GGUF_U32, dim),
-        (arch + ".feed_forward_length", GGUF_U32, ffn),
-        (arch + ".block_count", GGUF_U32, 1),
-        (arch + ".attention.head_count", GGUF_U32, n_heads),
-        (arch + ".attention.head_count_kv", GGUF_U32, n_kv_heads),
-        (arch + "." + eps_key, GGUF_F32, 1e-5),
-        ("tokenizer.ggml.model", GGUF_STRING, "llama"),
-        ("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_STRING, tokens)),
-        ("tokenizer.ggml.scores", GGUF_ARRAY, (GGUF_F32, scores)),
-        ("tokenizer.ggml.token_type", GGUF_ARRAY, (GGUF_I32, types)),
-    ]
+    kvs = ([("general.architecture", GGUF_STRING, arch)]
+           + shape_kvs(arch, dim, ffn, 1, n_heads, n_kv_heads, n_ctx, eps_key)
+           + spm_tokenizer_kvs(tokens, scores, types))
     if arch in ("falcon", "phi3", "gemma"):
         kvs.append((arch + ".rope.dimension_count", GGUF_U32, head_dim))
     if arch == "phi3":
         kvs.append(("phi3.rope.scaling.original_context_length", GGUF_U32, n_ctx // 2))
 
     def vector(name, n):
-        return (name, [n], GGML_F32, f32_bytes(rng, n))
+        return f32_tensor(rng, name, [n])
 
     def matrix(name, rows, cols):
-        return (name, [cols, rows], GGML_F32, f32_bytes(rng, rows * cols))
+        return f32_tensor(rng, name, [cols, rows])
 
     def norm(name):
         return [vector(name + ".weight", dim)] + ([vector(name + ".bias", dim)] if layer_norm else [])
