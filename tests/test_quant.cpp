@@ -271,10 +271,7 @@ double abs_dot(const DotCase& c) {
   return s;
 }
 
-// Each type's dot equals the float64 dot of the dequantized operands within 1e-5 of
-// sum |w_i a_i|. Q4_1 / Q5_1 also carry m * s, where s = d * sum(q) is stored as fp16
-// (relative error 2^-11); with |m| <= max|w| and |s| <= sum|a| over the block, that term
-// gets 2^-10 * max|w| * sum|a| per block (a factor 2 of margin).
+// The reference: the float64 dot of the dequantized operands.
 double dequantized_dot(const DotCase& c) {
   double dot = 0.0;
   for (size_t i = 0; i < c.weight_values.size(); ++i)
@@ -282,6 +279,10 @@ double dequantized_dot(const DotCase& c) {
   return dot;
 }
 
+// Each type's dot equals dequantized_dot within 1e-5 of sum |w_i a_i|. Q4_1 / Q5_1 also
+// carry m * s, where s = d * sum(q) is stored as fp16 (relative error 2^-11); with
+// |m| <= max|w| and |s| <= sum|a| over the block, that term gets 2^-10 * max|w| * sum|a|
+// per block (a factor 2 of margin).
 double dequantized_dot_tolerance(const WeightTypeKernels& k, const DotCase& c) {
   double fp16_s_term = 0.0;
   if (k.activation_type == DType::Q8_1)
