@@ -408,6 +408,71 @@ TEST(QuantDot, RowsAvx2MatchScalar) {
   });
 }
 
+// Quants, scales and activations at the ends of their ranges, where an int16 sum inside a
+// multi-row kernel would saturate first (the bounds noted in avx2/quant.hpp): every row filled
+// with one byte (0xff: the largest quants, 6-bit scales and mins; 0x80 / 0x7f: int8 extremes;
+// 0x00), fp16 scales set to 1, against activations of all `lowest`, all 127, or alternating.
+// `lowest` is -128 for Q8_K, whose quantizer maps the extreme there, and -127 for Q8_0, whose
+// quantizer never goes below (d = amax / 127), as ggml's. AVX2 dot_rows against the scalar dot of each row, within 1e-5 of sum |w_i a_i|.
+TEST(QuantDot, RowsAvx2MatchScalarAtTheExtremes) {
+  constexpr int64_t n = 512, n_rows = 9;
+  constexpr uint16_t kHalfOne = 0x3c00;
+  const uint8_t fills[] = {0xff, 0x80, 0x7f, 0x00};
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    const uint64_t row_stride = row_bytes(type, n), block_bytes = row_bytes(type, dtype_traits(type).block_size);
+    // Byte offsets of the fp16 scale fields in a block.
+    const std::vector<size_t> half_fields = type == DType::Q6_K                            ? std::vector<size_t>{208}
+                                            : type == DType::Q4_K || type == DType::Q5_K ? std::vector<size_t>{0, 2}
+                                                                                         : std::vector<size_t>{0};
+    for (int pattern = 0; pattern < 3; ++pattern) {
+      std::vector<uint8_t> weights(row_stride * n_rows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        uint8_t* row = weights.data() + r * row_stride;
+        std::memset(row, fills[(r + pattern) % 4], row_stride);
+        for (uint64_t b = 0; b < row_stride; b += block_bytes)
+          for (size_t field : half_fields) std::memcpy(row + b + field, &kHalfOne, 2);
+      }
+      const float lowest = k.activation_type == DType::Q8_K ? -128.0f : -127.0f;
+      std::vector<float> activation_values(n);
+      for (int64_t i = 0; i < n; ++i)
+        activation_values[i] = pattern == 0 ? lowest : pattern == 1 ? 127.0f : (i % 2 ? 127.0f : lowest);
+      std::vector<uint8_t> activation(row_bytes(k.activation_type, n));
+      if (k.activation_type == DType::Q8_K) {
+        auto* blocks = reinterpret_cast<BlockQ8_K*>(activation.data());
+        for (int64_t b = 0; b < n / 256; ++b) {
+          blocks[b].d = 1.0f;
+          for (int j = 0; j < 256; ++j) blocks[b].qs[j] = static_cast<int8_t>(activation_values[256 * b + j]);
+          for (int j = 0; j < 16; ++j) {
+            int sum = 0;
+            for (int l = 0; l < 16; ++l) sum += blocks[b].qs[16 * j + l];
+            blocks[b].bsums[j] = static_cast<int16_t>(sum);
+          }
+        }
+      } else {
+        ASSERT_EQ(k.activation_type, DType::Q8_0);
+        auto* blocks = reinterpret_cast<BlockQ8_0*>(activation.data());
+        for (int64_t b = 0; b < n / 32; ++b) {
+          blocks[b].d = kHalfOne;
+          for (int j = 0; j < 32; ++j) blocks[b].qs[j] = static_cast<int8_t>(activation_values[32 * b + j]);
+        }
+      }
+      std::vector<float> out(n_rows);
+      k.dot_rows(weights.data(), row_stride, activation.data(), n, out.data(), n_rows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t* row = weights.data() + r * row_stride;
+        std::vector<float> w(n);
+        k.dequantize_row(row, w.data(), n);
+        double abs_sum = 0;
+        for (int64_t i = 0; i < n; ++i) abs_sum += std::fabs(static_cast<double>(w[i]) * activation_values[i]);
+        EXPECT_NEAR(out[r], scalar_dot(type, row, activation.data(), n), 1e-5 * abs_sum + 1e-30)
+            << dtype_name(type) << " pattern " << pattern << " row " << r << " (fill 0x" << std::hex
+            << int{fills[(r + pattern) % 4]} << std::dec << ")";
+      }
+    }
+  }
+}
+
 // Activation quantizers and the plain-float encoders produce the scalar twin's exact bytes
 // (both round to nearest-even).
 TEST(QuantActivation, Avx2MatchesScalarBytes) {

@@ -14,6 +14,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -141,19 +142,24 @@ inline void unpack_k_chunk(const uint8_t* qs, int c, __m256i high_bits, __m256i&
   }
 }
 
-// Half h of a Q6_K super-block: q[k] = quants of elements 128h + 32k .. 128h + 32k + 31,
-// unsigned in [0, 63] (layout in scalar::unpack_quants_q6_k).
+// Group k of half h of a Q6_K super-block: the quants of elements 128h + 32k .. 128h + 32k + 31,
+// unsigned in [0, 63] (layout in scalar::unpack_quants_q6_k). The two high bits of group k sit
+// at bits 2k, 2k + 1 of qh; one 16-bit shift moves them to bits 4-5 (the mask keeps each byte's
+// own bits), one shift fewer per group than shifting qh right step by step.
+inline __m256i unpack_q6_k_group(const BlockQ6_K& b, int h, int k) {
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f), bits_4_5 = _mm256_set1_epi8(0x30);
+  const __m256i ql = load256(b.ql + 64 * h + 32 * (k & 1)), qh = load256(b.qh + 32 * h);
+  const __m256i low = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), low_nibble);
+  const __m256i high = k == 0   ? _mm256_slli_epi16(qh, 4)
+                       : k == 1 ? _mm256_slli_epi16(qh, 2)
+                       : k == 2 ? qh
+                                : _mm256_srli_epi16(qh, 2);
+  return _mm256_or_si256(low, _mm256_and_si256(high, bits_4_5));
+}
+
+// Half h of a Q6_K super-block: q[k] = group k, k < 4.
 inline void unpack_q6_k_half(const BlockQ6_K& b, int h, __m256i* q) {
-  const __m256i low_nibble = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(3);
-  const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32), qh = load256(b.qh + 32 * h);
-  const __m256i low[4] = {_mm256_and_si256(ql0, low_nibble), _mm256_and_si256(ql1, low_nibble),
-                          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_nibble),
-                          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_nibble)};
-  __m256i top = qh;
-  for (int k = 0; k < 4; ++k) {
-    q[k] = _mm256_or_si256(low[k], _mm256_slli_epi16(_mm256_and_si256(top, two_bits), 4));
-    top = _mm256_srli_epi16(top, 2);
-  }
+  for (int k = 0; k < 4; ++k) q[k] = unpack_q6_k_group(b, h, k);
 }
 
 // Scales of two 16-element halves for _mm256_madd_epi16 after maddubs (lanes 0-7 carry
@@ -435,6 +441,35 @@ inline void prefetch_span(const void* p, uint64_t bytes) {
   for (uint64_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(c + offset, _MM_HINT_T0);
 }
 
+// Two rows' 16 bytes in one register: row a's in the low 128-bit lane, row b's in the high one.
+inline __m256i load_row_pair(const uint8_t* a, const uint8_t* b) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(load128(a)), load128(b), 1);
+}
+
+// int16 lanes of the row pairs (a | b) and (c | d) -> [a, a, c, c | b, b, d, d] by 64-bit
+// quarters, each the sum of two quarters of one row (the sum must fit int16: callers note why).
+inline __m256i fold_row_pairs(__m256i p_ab, __m256i p_cd) {
+  return _mm256_add_epi16(_mm256_unpacklo_epi64(p_ab, p_cd), _mm256_unpackhi_epi64(p_ab, p_cd));
+}
+
+// Four rows' 8 int32 lanes -> [r0, r1, r2, r3 | r0, r1, r2, r3], each lane a sum of four of
+// one row's lanes (the row's total is the sum of its two lanes).
+inline __m256i fold_rows_epi32(__m256i m0, __m256i m1, __m256i m2, __m256i m3) {
+  const __m256i m01 = _mm256_add_epi32(_mm256_unpacklo_epi32(m0, m1), _mm256_unpackhi_epi32(m0, m1));
+  const __m256i m23 = _mm256_add_epi32(_mm256_unpacklo_epi32(m2, m3), _mm256_unpackhi_epi32(m2, m3));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(m01, m23), _mm256_unpackhi_epi64(m01, m23));
+}
+
+// Lanes [a, a, c, c | b, b, d, d] of a 4-row pass -> out[0..3] = rows a, b, c, d.
+inline void store_rows_aacc_bbdd(__m256 acc, float* out) {
+  alignas(32) float sums[8];
+  _mm256_store_ps(sums, acc);
+  out[0] = sums[0] + sums[1];
+  out[1] = sums[4] + sums[5];
+  out[2] = sums[2] + sums[3];
+  out[3] = sums[6] + sums[7];
+}
+
 }  // namespace quant_simd
 
 // Generic: one vec_dot per row, the row two ahead prefetched.
@@ -474,25 +509,19 @@ inline void vec_dot_rows(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_
         const __m256i a_low = _mm256_broadcastsi128_si256(load128(a[i].qs));  // elements 0-15, both lanes
         const __m256i a_high = _mm256_broadcastsi128_si256(load128(a[i].qs + 16));  // elements 16-31
         const auto pair = [&](const BlockQ4_0& lo, const BlockQ4_0& hi) {
-          const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(lo.qs)), load128(hi.qs), 1);
+          const __m256i q = load_row_pair(lo.qs, hi.qs);
           return _mm256_add_epi16(
               _mm256_maddubs_epi16(_mm256_and_si256(q, low_nibble), a_low),
               _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibble), a_high));
         };
         const __m256i p01 = pair(w0[i], w1[i]), p23 = pair(w2[i], w3[i]);
-        const __m256i folded = _mm256_add_epi16(_mm256_unpacklo_epi64(p01, p23), _mm256_unpackhi_epi64(p01, p23));
         const __m256i lanes =
-            _mm256_sub_epi32(_mm256_madd_epi16(folded, ones16), _mm256_set1_epi32(terms.offset4[i]));
+            _mm256_sub_epi32(_mm256_madd_epi16(fold_row_pairs(p01, p23), ones16), _mm256_set1_epi32(terms.offset4[i]));
         const __m256 scale =
             _mm256_mul_ps(halves_aacc_bbdd(w0[i].d, w1[i].d, w2[i].d, w3[i].d), _mm256_set1_ps(terms.scale[i]));
         acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
       }
-      alignas(32) float sums[8];
-      _mm256_store_ps(sums, acc);
-      out[r] = sums[0] + sums[1];
-      out[r + 1] = sums[4] + sums[5];
-      out[r + 2] = sums[2] + sums[3];
-      out[r + 3] = sums[6] + sums[7];
+      store_rows_aacc_bbdd(acc, out + r);
     }
   }
   for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
@@ -521,11 +550,239 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
         // Both in [-127, 127] (a weight of -128 is exact too: |w| = 128 as unsigned).
         const __m256i m0 = dot_i8_i8(load256(w0[i].qs), activation), m1 = dot_i8_i8(load256(w1[i].qs), activation);
         const __m256i m2 = dot_i8_i8(load256(w2[i].qs), activation), m3 = dot_i8_i8(load256(w3[i].qs), activation);
-        const __m256i m01 = _mm256_add_epi32(_mm256_unpacklo_epi32(m0, m1), _mm256_unpackhi_epi32(m0, m1));
-        const __m256i m23 = _mm256_add_epi32(_mm256_unpacklo_epi32(m2, m3), _mm256_unpackhi_epi32(m2, m3));
-        const __m256i lanes = _mm256_add_epi32(_mm256_unpacklo_epi64(m01, m23), _mm256_unpackhi_epi64(m01, m23));
+        const __m256i lanes = fold_rows_epi32(m0, m1, m2, m3);
         const __m256 scale =
             _mm256_mul_ps(halves_abcd_abcd(w0[i].d, w1[i].d, w2[i].d, w3[i].d), _mm256_set1_ps(terms.scale[i]));
+        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
+      }
+      _mm_storeu_ps(out + r, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
+    }
+  }
+  for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
+}
+
+namespace quant_simd {
+
+// Per super-block of a Q8_K activation row, the sums of its 8 sub-blocks of 32,
+// b_j = bsums[2j] + bsums[2j + 1] (|b_j| <= 32 * 128: int16), which the Q4_K / Q5_K mins multiply.
+struct Q8KRowTerms {
+  std::vector<int16_t> sub_block_sums;  // (n_blocks, 8)
+};
+
+inline const Q8KRowTerms& q8_k_row_terms(const BlockQ8_K* a, int64_t n_blocks) {
+  thread_local Q8KRowTerms terms;  // grows only: warm calls allocate nothing
+  if (static_cast<int64_t>(terms.sub_block_sums.size()) < 8 * n_blocks) terms.sub_block_sums.resize(8 * n_blocks);
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    const __m256i sums = _mm256_madd_epi16(load256(a[i].bsums), _mm256_set1_epi16(1));  // [b0-b3 | b4-b7]
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(terms.sub_block_sums.data() + 8 * i),
+                     _mm_packs_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1)));
+  }
+  return terms;
+}
+
+// The first 16 bytes of four Q4_K / Q5_K super-blocks (d, dmin, 12 bytes of packed scales),
+// given in the order a, c, b, d, unpacked as scalar::unpack_scales_mins_k4_words does, four rows
+// at once: scales / mins 0-3 and 4-7 with one word per row, in that order. `halves` gets the
+// fp16 pairs (d, dmin) of the four rows.
+struct KScalesX4 {
+  __m128i halves, scales_low, scales_high, mins_low, mins_high;
+};
+
+inline KScalesX4 unpack_scales_mins_k4_x4(const void* a, const void* c, const void* b, const void* d) {
+  const __m128i ra = load128(a), rc = load128(c), rb = load128(b), rd = load128(d);
+  // 4x4 transpose of 32-bit words: word k of each row -> register k, rows in lanes a, c, b, d.
+  const __m128i ac_low = _mm_unpacklo_epi32(ra, rc), bd_low = _mm_unpacklo_epi32(rb, rd);
+  const __m128i ac_high = _mm_unpackhi_epi32(ra, rc), bd_high = _mm_unpackhi_epi32(rb, rd);
+  const __m128i halves = _mm_unpacklo_epi64(ac_low, bd_low), word0 = _mm_unpackhi_epi64(ac_low, bd_low);
+  const __m128i word1 = _mm_unpacklo_epi64(ac_high, bd_high), word2 = _mm_unpackhi_epi64(ac_high, bd_high);
+  const __m128i low6 = _mm_set1_epi8(0x3f), low4 = _mm_set1_epi8(0x0f), low2 = _mm_set1_epi8(0x03);
+  const auto top_two_bits = [&](__m128i word) {
+    return _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(word, 6), low2), 4);
+  };
+  return {halves, _mm_and_si128(word0, low6), _mm_or_si128(_mm_and_si128(word2, low4), top_two_bits(word0)),
+          _mm_and_si128(word1, low6),
+          _mm_or_si128(_mm_and_si128(_mm_srli_epi32(word2, 4), low4), top_two_bits(word1))};
+}
+
+}  // namespace quant_simd
+
+// Q4_K / Q5_K, 4 rows: rows (a, b) and (c, d) share registers as in Q4_0, so the int16 pair
+// sums of one sub-block of all four rows fold into one register, lanes [a, a, c, c | b, b, d, d],
+// before the one _mm256_madd_epi16 with the four rows' scales; the mins term
+// dmin sum_j min_j b_j takes two more madds per super-block. Per sub-block of 32 this is one
+// madd for four rows where vec_dot needs one per row. Bounds: q <= 31 and |a| <= 128, so a
+// maddubs pair is at most 7936 and the sum of four pairs of one row at most 31744 (int16);
+// |scale * pairs| sums stay far inside int32.
+template <bool kFifthBit, typename Block>
+inline void vec_dot_rows_k_affine(const Block* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                                  int64_t n_rows) {
+  using namespace quant_simd;
+  static_assert(offsetof(Block, scales) == 4 && sizeof(Block::scales) == 12, "d, dmin, scales lead the block");
+  const int64_t n_blocks = n / 256;
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const Block*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  int64_t r = 0;
+  if (n_rows >= 4) {
+    const int16_t* sub_block_sums = q8_k_row_terms(a, n_blocks).sub_block_sums.data();
+    const __m256i low_nibble = _mm256_set1_epi8(0x0f), fifth_bit = _mm256_set1_epi8(0x10);
+    // Byte-shuffle masks: scale j (mod 4) of rows a and c (low lane), b and d (high lane), each
+    // as 4 zero-extended int16, from the bytes [a0-a3, c0-c3, b0-b3, d0-d3] of a scales word.
+    const auto scale_mask = [](int j) {
+      const auto lane = [j](int first, int second) {
+        const char x = static_cast<char>(first + j), y = static_cast<char>(second + j), z = -1;
+        return _mm_setr_epi8(x, z, x, z, x, z, x, z, y, z, y, z, y, z, y, z);
+      };
+      return _mm256_set_m128i(lane(8, 12), lane(0, 4));
+    };
+    const __m256i scale_masks[4] = {scale_mask(0), scale_mask(1), scale_mask(2), scale_mask(3)};
+    for (; r + 4 <= n_rows; r += 4) {
+      const Block *wa = row(r), *wb = row(r + 1), *wc = row(r + 2), *wd = row(r + 3);
+      GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n_blocks);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t i = 0; i < n_blocks; ++i) {
+        prefetch.step();
+        const KScalesX4 k = unpack_scales_mins_k4_x4(&wa[i], &wc[i], &wb[i], &wd[i]);
+        const __m256i scales_low = _mm256_broadcastsi128_si256(k.scales_low);
+        const __m256i scales_high = _mm256_broadcastsi128_si256(k.scales_high);
+        // Fifth bits of elements l (low lane: row a or c, high: b or d) for l < 16 and l >= 16,
+        // shifted right by 2 per chunk as in unpack_k_chunk.
+        __m256i high_bits[4];
+        if constexpr (kFifthBit) {
+          high_bits[0] = load_row_pair(wa[i].qh, wb[i].qh);
+          high_bits[1] = load_row_pair(wa[i].qh + 16, wb[i].qh + 16);
+          high_bits[2] = load_row_pair(wc[i].qh, wd[i].qh);
+          high_bits[3] = load_row_pair(wc[i].qh + 16, wd[i].qh + 16);
+        }
+        const int8_t* x = a[i].qs;
+        __m256i sum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          // Elements 64c + 16h + l: low nibbles of bytes 32c + 16h + l; 64c + 32 + 16h + l: high ones.
+          const __m256i x_low[2] = {_mm256_broadcastsi128_si256(load128(x + 64 * c)),
+                                    _mm256_broadcastsi128_si256(load128(x + 64 * c + 16))};
+          const __m256i x_high[2] = {_mm256_broadcastsi128_si256(load128(x + 64 * c + 32)),
+                                     _mm256_broadcastsi128_si256(load128(x + 64 * c + 48))};
+          // Sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) of a row pair.
+          const auto pair = [&](const Block& lo, const Block& hi, const __m256i* bits, __m256i& p_low,
+                                __m256i& p_high) {
+            p_low = p_high = _mm256_setzero_si256();
+            for (int h = 0; h < 2; ++h) {
+              const __m256i q = load_row_pair(lo.qs + 32 * c + 16 * h, hi.qs + 32 * c + 16 * h);
+              __m256i q_low = _mm256_and_si256(q, low_nibble);
+              __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibble);
+              if constexpr (kFifthBit) {
+                q_low = _mm256_or_si256(q_low, _mm256_and_si256(_mm256_slli_epi16(bits[h], 4), fifth_bit));
+                q_high = _mm256_or_si256(q_high, _mm256_and_si256(_mm256_slli_epi16(bits[h], 3), fifth_bit));
+              }
+              p_low = _mm256_add_epi16(p_low, _mm256_maddubs_epi16(q_low, x_low[h]));
+              p_high = _mm256_add_epi16(p_high, _mm256_maddubs_epi16(q_high, x_high[h]));
+            }
+          };
+          __m256i ab_low, ab_high, cd_low, cd_high;
+          pair(wa[i], wb[i], high_bits, ab_low, ab_high);
+          pair(wc[i], wd[i], high_bits + 2, cd_low, cd_high);
+          const __m256i scales = c < 2 ? scales_low : scales_high;
+          const __m256i scale_low = _mm256_shuffle_epi8(scales, scale_masks[(2 * c) % 4]);
+          const __m256i scale_high = _mm256_shuffle_epi8(scales, scale_masks[(2 * c + 1) % 4]);
+          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(fold_row_pairs(ab_low, cd_low), scale_low));
+          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(fold_row_pairs(ab_high, cd_high), scale_high));
+          if constexpr (kFifthBit)
+            for (__m256i& bits : high_bits) bits = _mm256_srli_epi16(bits, 2);
+        }
+        // sum_j min_j b_j: the mins as int16 [a, c | b, d] (4 each) against [b0-b3] and [b4-b7].
+        const int16_t* b = sub_block_sums + 8 * i;
+        int64_t b_low, b_high;
+        std::memcpy(&b_low, b, 8);
+        std::memcpy(&b_high, b + 4, 8);
+        const __m256i mins = _mm256_add_epi32(
+            _mm256_madd_epi16(_mm256_cvtepu8_epi16(k.mins_low), _mm256_set1_epi64x(b_low)),
+            _mm256_madd_epi16(_mm256_cvtepu8_epi16(k.mins_high), _mm256_set1_epi64x(b_high)));
+        // (d, dmin) of rows [a, c, b, d] -> d and dmin at lanes [a, a, c, c | b, b, d, d].
+        const __m256 halves = _mm256_mul_ps(_mm256_cvtph_ps(k.halves), _mm256_set1_ps(a[i].d));
+        acc = _mm256_fmadd_ps(_mm256_permute_ps(halves, 0xa0), _mm256_cvtepi32_ps(sum), acc);
+        acc = _mm256_fnmadd_ps(_mm256_permute_ps(halves, 0xf5), _mm256_cvtepi32_ps(mins), acc);
+      }
+      store_rows_aacc_bbdd(acc, out + r);
+    }
+  }
+  for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
+}
+
+inline void vec_dot_rows(const BlockQ4_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  vec_dot_rows_k_affine<false>(w, row_stride, a, n, out, n_rows);
+}
+
+inline void vec_dot_rows(const BlockQ5_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  vec_dot_rows_k_affine<true>(w, row_stride, a, n, out, n_rows);
+}
+
+// Q6_K, 4 rows: each group of 32 quants gives one maddubs per row (sub-block 2k in the low
+// lane, 2k + 1 in the high one); rows (0, 1) and (2, 3) are folded by pairs before the madd with
+// their scales, halving the madds of vec_dot. Only pairs: q <= 63 and |a| <= 128 make a maddubs
+// pair at most 16128, two of them 32256 (int16). The offset 32 sum_j scale_j bsum_j comes off
+// per row as in vec_dot.
+inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  using namespace quant_simd;
+  const int64_t n_blocks = n / 256;
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const BlockQ6_K*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  int64_t r = 0;
+  if (n_rows >= 4) {
+    // Byte-shuffle masks over a row pair's scale table [first row: 4 int16 | second row: 4 int16]:
+    // for group k, the first row's scale 2(k mod 2) and the second's in the low lane, scale
+    // 2(k mod 2) + 1 of each in the high lane, 4 copies each.
+    const auto scale_mask = [](int k) {
+      const auto lane = [](int first, int second) {
+        const char x0 = static_cast<char>(2 * first), x1 = static_cast<char>(2 * first + 1);
+        const char y0 = static_cast<char>(2 * second), y1 = static_cast<char>(2 * second + 1);
+        return _mm_setr_epi8(x0, x1, x0, x1, x0, x1, x0, x1, y0, y1, y0, y1, y0, y1, y0, y1);
+      };
+      return _mm256_set_m128i(lane(2 * k + 1, 4 + 2 * k + 1), lane(2 * k, 4 + 2 * k));
+    };
+    const __m256i scale_masks[2] = {scale_mask(0), scale_mask(1)};
+    for (; r + 4 <= n_rows; r += 4) {
+      const BlockQ6_K* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+      GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n_blocks);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t i = 0; i < n_blocks; ++i) {
+        prefetch.step();
+        const BlockQ6_K *w0 = &rows[0][i], *w1 = &rows[1][i], *w2 = &rows[2][i], *w3 = &rows[3][i];
+        __m256i sum01 = _mm256_setzero_si256(), sum23 = _mm256_setzero_si256();  // [r0, r0, r1, r1 | same]
+        for (int h = 0; h < 2; ++h) {
+          // Scales 8h .. 8h + 7 of each row as int16; a pair's table for groups (0, 1) and (2, 3).
+          const auto half_scales = [h](const BlockQ6_K* b) {
+            return _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b->scales + 8 * h)));
+          };
+          const __m128i s0 = half_scales(w0), s1 = half_scales(w1), s2 = half_scales(w2), s3 = half_scales(w3);
+          const __m256i tables01[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(s0, s1)),
+                                       _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s0, s1))};
+          const __m256i tables23[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(s2, s3)),
+                                       _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s2, s3))};
+          for (int k = 0; k < 4; ++k) {
+            const __m256i x = load256(a[i].qs + 128 * h + 32 * k);
+            const __m256i p0 = _mm256_maddubs_epi16(unpack_q6_k_group(*w0, h, k), x);
+            const __m256i p1 = _mm256_maddubs_epi16(unpack_q6_k_group(*w1, h, k), x);
+            const __m256i p2 = _mm256_maddubs_epi16(unpack_q6_k_group(*w2, h, k), x);
+            const __m256i p3 = _mm256_maddubs_epi16(unpack_q6_k_group(*w3, h, k), x);
+            const __m256i mask = scale_masks[k & 1];
+            sum01 = _mm256_add_epi32(sum01, _mm256_madd_epi16(fold_row_pairs(p0, p1),
+                                                              _mm256_shuffle_epi8(tables01[k >> 1], mask)));
+            sum23 = _mm256_add_epi32(sum23, _mm256_madd_epi16(fold_row_pairs(p2, p3),
+                                                              _mm256_shuffle_epi8(tables23[k >> 1], mask)));
+          }
+        }
+        // 32 sum_j scale_j bsum_j of each row, folded to [r0, r1, r2, r3 | r0, r1, r2, r3].
+        const __m256i bsums = load256(a[i].bsums);
+        const auto offset = [&](const BlockQ6_K* b) {
+          return _mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(load128(b->scales)));
+        };
+        const __m256i offsets = fold_rows_epi32(offset(w0), offset(w1), offset(w2), offset(w3));
+        const __m256i lanes = _mm256_sub_epi32(_mm256_hadd_epi32(sum01, sum23), _mm256_slli_epi32(offsets, 5));
+        const __m256 scale = _mm256_mul_ps(halves_abcd_abcd(w0->d, w1->d, w2->d, w3->d), _mm256_set1_ps(a[i].d));
         acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
       }
       _mm_storeu_ps(out + r, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));

@@ -79,17 +79,20 @@ inline void pack_q5(const int* q, uint8_t* qs, uint8_t* qh) {
 // Q4_K / Q5_K: 8 six-bit scales and 8 six-bit mins in 12 bytes. Sub-blocks 0-3 keep theirs
 // in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); sub-blocks 4-7 split theirs into a
 // low nibble in bytes 8-11 and two high bits in the top of bytes 0-3 / 4-7.
-// Unpacked four bytes at a time: word 0 holds bytes 0-3, word 1 bytes 4-7, word 2 bytes 8-11.
-inline void unpack_scales_mins_k4(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
+// Unpacked four bytes at a time: word 0 holds bytes 0-3, word 1 bytes 4-7, word 2 bytes 8-11;
+// unpacked[0..3] receive scales 0-3, scales 4-7, mins 0-3 and mins 4-7, a byte each.
+inline void unpack_scales_mins_k4_words(const uint8_t* packed, uint32_t unpacked[4]) {
   constexpr uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, low2 = 0x03030303u;
   uint32_t word[3];
   std::memcpy(word, packed, sizeof word);
-  const uint32_t unpacked[4] = {
-      word[0] & low6,                                        // scales 0-3
-      (word[2] & low4) | (((word[0] >> 6) & low2) << 4),     // scales 4-7
-      word[1] & low6,                                        // mins 0-3
-      ((word[2] >> 4) & low4) | (((word[1] >> 6) & low2) << 4),  // mins 4-7
-  };
+  unpacked[0] = word[0] & low6;
+  unpacked[1] = (word[2] & low4) | (((word[0] >> 6) & low2) << 4);
+  unpacked[2] = word[1] & low6;
+  unpacked[3] = ((word[2] >> 4) & low4) | (((word[1] >> 6) & low2) << 4);
+}
+inline void unpack_scales_mins_k4(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
+  uint32_t unpacked[4];
+  unpack_scales_mins_k4_words(packed, unpacked);
   std::memcpy(scales, unpacked, 8);
   std::memcpy(mins, unpacked + 2, 8);
 }
