@@ -92,7 +92,7 @@ TEST(Matmul, MatchesDequantizedFloatMatmul) {
       const std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * n_in), ++seed);
       std::vector<float> y(static_cast<size_t>(n_tokens * n_out), NAN);
       matmul(w.view, x.data(), n_tokens, y.data(), n_tokens % 2 ? &pool : nullptr);
-      const bool quantized_activations = n_tokens < kPrefillMinTokens;
+      const bool quantized_activations = n_tokens < kPrefillMinTokens || k.integer_prefill;
       int failures = 0;
       for (int64_t t = 0; t < n_tokens; ++t) {
         for (int64_t r = 0; r < n_out; ++r) {

@@ -408,10 +408,49 @@ TEST(QuantDot, RowsAvx2MatchScalar) {
   });
 }
 
+// dot_rows_tokens (several activation rows, `activation_stride` bytes apart, into rows of
+// out `out_stride` floats apart) against the scalar dot of each (row, token), within 1e-5 of
+// sum |w_i a_i|; ragged row and token counts, so both the 4 x 4 passes and the tails run.
+// The padding between activation rows and between output rows must stay untouched.
+TEST(QuantDot, RowsTokensAvx2MatchScalar) {
+  uint32_t seed = 900;
+  for (DType type : kWeightTypes) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    for (int64_t n : dot_lengths(type))
+      for (int64_t n_rows : {4, 9})
+        for (int64_t n_tokens : {1, 6, 11}) {
+          const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
+          const uint64_t activation_bytes = c.rows[0].activation.size(), activation_stride = activation_bytes + 16;
+          std::vector<DotCase> tokens;
+          std::vector<uint8_t> activations(activation_stride * n_tokens, 0x5a);
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            tokens.push_back(make_dot_case(k, n, seed * 131 + static_cast<uint32_t>(t)));
+            std::memcpy(activations.data() + t * activation_stride, tokens.back().activation.data(), activation_bytes);
+          }
+          const int64_t out_stride = n_rows + 3;
+          std::vector<float> out(static_cast<size_t>(out_stride * n_tokens), -1.0f);
+          k.dot_rows_tokens(c.weights.data(), c.row_stride, activations.data(), activation_stride, n, n_tokens,
+                            out.data(), out_stride, n_rows);
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = 0; r < n_rows; ++r) {
+              DotCase pair = tokens[t];
+              pair.weight_values = c.rows[r].weight_values;
+              const float scalar = scalar_dot(type, c.weights.data() + r * c.row_stride, tokens[t].activation.data(), n);
+              EXPECT_NEAR(out[t * out_stride + r], scalar, 1e-5 * abs_dot(pair) + 1e-30)
+                  << dtype_name(type) << " n=" << n << " rows=" << n_rows << " tokens=" << n_tokens << " (" << t
+                  << ", " << r << ")";
+            }
+            for (int64_t r = n_rows; r < out_stride; ++r) EXPECT_EQ(out[t * out_stride + r], -1.0f);
+          }
+        }
+  }
+}
+
 // Quants, scales and activations at the ends of their ranges, where an int16 sum inside a
 // multi-row kernel would saturate first (the bounds noted in avx2/quant.hpp): every row filled
 // with one byte (0xff: the largest quants, 6-bit scales and mins; 0x80 / 0x7f: int8 extremes;
-// 0x00), fp16 scales set to 1, against activations of all `lowest`, all 127, or alternating.
+// 0x00), fp16 scales set to 1, against activations of all `lowest`, all 127, or alternating,
+// through dot_rows and through dot_rows_tokens.
 // `lowest` is -128 for Q8_K, whose quantizer maps the extreme there, and -127 for Q8_0, whose
 // quantizer never goes below (d = amax / 127), as ggml's. AVX2 dot_rows against the scalar dot of each row, within 1e-5 of sum |w_i a_i|.
 TEST(QuantDot, RowsAvx2MatchScalarAtTheExtremes) {
@@ -459,6 +498,16 @@ TEST(QuantDot, RowsAvx2MatchScalarAtTheExtremes) {
       }
       std::vector<float> out(n_rows);
       k.dot_rows(weights.data(), row_stride, activation.data(), n, out.data(), n_rows);
+      // The same activation as 5 tokens through dot_rows_tokens: each must equal dot_rows.
+      std::vector<uint8_t> repeated;
+      for (int t = 0; t < 5; ++t) repeated.insert(repeated.end(), activation.begin(), activation.end());
+      std::vector<float> token_out(5 * n_rows);
+      k.dot_rows_tokens(weights.data(), row_stride, repeated.data(), activation.size(), n, 5, token_out.data(), n_rows,
+                        n_rows);
+      for (int t = 0; t < 5; ++t)
+        for (int64_t r = 0; r < n_rows; ++r)
+          EXPECT_EQ(token_out[t * n_rows + r], out[r]) << dtype_name(type) << " pattern " << pattern << " token " << t
+                                                       << " row " << r;
       for (int64_t r = 0; r < n_rows; ++r) {
         const uint8_t* row = weights.data() + r * row_stride;
         std::vector<float> w(n);

@@ -5,7 +5,10 @@
 //     (Q8_0 / Q8_1 / Q8_K, as ggml does), then the type's multi-row dot (dot_rows: several
 //     weight rows per pass over the activation), rows split across the pool. Every weight
 //     byte is read once per call.
-//   prefill (many tokens): dequantize a tile of weight rows into floats that stay in the
+//   prefill (many tokens), types with an integer multi-token kernel (integer_prefill: the
+//     K-quants): as decode, with dot_rows_tokens over tiles of rows and tokens that stay in
+//     the caches, so each unpacked weight block serves several tokens;
+//   prefill, other types: dequantize a tile of weight rows into floats that stay in the
 //     L2/L3 caches and multiply all tokens by it with Eigen's GEMM, so each dequantized
 //     weight serves every token.
 // F32 weights always go to Eigen.
@@ -38,6 +41,9 @@ inline constexpr int64_t kDecodeGrainRows = 16;
 // Rows per slab when decoding several tokens: 64 rows of 4096 Q8_0 weights are 272 KiB, in
 // the L2 cache while each token's activation passes over them.
 inline constexpr int64_t kDecodeSlabRows = 64;
+// Tokens per tile when decoding several tokens: 16 Q8_K activation rows of 4096 are 73 KiB,
+// in the L2 cache beside the slab while dot_rows_tokens passes them over groups of 4 rows.
+inline constexpr int64_t kDecodeTileTokens = 16;
 
 namespace detail {
 
@@ -96,11 +102,12 @@ inline void matmul_decode(const WeightTypeKernels& kernels, const TensorView& w,
   run_rows(pool, n_out, kDecodeGrainRows, [&](int64_t begin, int64_t end) {
     if (n_tokens == 1) return kernels.dot_rows(weights + begin * weight_stride, weight_stride, activations, n_in,
                                                y + begin, end - begin);
-    // Several tokens: each slab of rows stays in the caches while every token passes.
+    // Several tokens: each slab of rows stays in the caches while every tile of tokens passes.
     for (int64_t slab = begin; slab < end; slab += kDecodeSlabRows)
-      for (int64_t t = 0; t < n_tokens; ++t)
-        kernels.dot_rows(weights + slab * weight_stride, weight_stride, activations + t * activation_stride, n_in,
-                         y + t * n_out + slab, std::min(kDecodeSlabRows, end - slab));
+      for (int64_t t = 0; t < n_tokens; t += kDecodeTileTokens)
+        kernels.dot_rows_tokens(weights + slab * weight_stride, weight_stride, activations + t * activation_stride,
+                                activation_stride, n_in, std::min(kDecodeTileTokens, n_tokens - t),
+                                y + t * n_out + slab, n_out, std::min(kDecodeSlabRows, end - slab));
   });
 }
 
@@ -148,7 +155,8 @@ inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float*
   if (n_tokens == 0 || w.rows() == 0) return;
   pool = detail::pool_for_work(pool, w.rows() * w.cols() * n_tokens);
   if (w.type == DType::F32) return detail::matmul_f32(w, x, n_tokens, y, pool);
-  if (n_tokens < kPrefillMinTokens) return detail::matmul_decode(kernels, w, x, n_tokens, y, pool);
+  if (n_tokens < kPrefillMinTokens || kernels.integer_prefill)
+    return detail::matmul_decode(kernels, w, x, n_tokens, y, pool);
   detail::matmul_prefill(kernels, w, x, n_tokens, y, pool);
 }
 

@@ -35,6 +35,14 @@ struct WeightTypeKernels {
   // GEMV, which reads the activation once per group of rows.
   void (*dot_rows)(const void* weight_rows, uint64_t row_stride, const void* activation_row, int64_t n, float* out,
                    int64_t n_rows);
+  // out[t * out_stride + r] = dot(weight row r, activation row t) for t < n_tokens, the
+  // activation rows `activation_stride` bytes apart: several tokens over the same rows.
+  void (*dot_rows_tokens)(const void* weight_rows, uint64_t row_stride, const void* activation_rows,
+                          uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out, int64_t out_stride,
+                          int64_t n_rows);
+  // True when dot_rows_tokens is a kernel that unpacks each weight block once for several
+  // tokens, faster than dequantizing to floats for a GEMM (kernels/linear.hpp prefill).
+  bool integer_prefill;
 };
 
 namespace detail {
@@ -59,14 +67,34 @@ void dot_rows_blocks(const void* weight_rows, uint64_t row_stride, const void* a
                        static_cast<const Activation*>(activation_row), n, out, n_rows);
 }
 
+// dot_rows_tokens as one dot_rows per token, for the types without a multi-token kernel.
+template <void (*DotRows)(const void*, uint64_t, const void*, int64_t, float*, int64_t)>
+void dot_rows_each_token(const void* weight_rows, uint64_t row_stride, const void* activation_rows,
+                         uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out, int64_t out_stride,
+                         int64_t n_rows) {
+  const auto* activations = static_cast<const uint8_t*>(activation_rows);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    DotRows(weight_rows, row_stride, activations + t * activation_stride, n, out + t * out_stride, n_rows);
+}
+
+template <typename Weight, typename Activation>
+void dot_rows_tokens_blocks(const void* weight_rows, uint64_t row_stride, const void* activation_rows,
+                            uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out, int64_t out_stride,
+                            int64_t n_rows) {
+  active::vec_dot_rows_tokens(static_cast<const Weight*>(weight_rows), row_stride,
+                              static_cast<const Activation*>(activation_rows), activation_stride, n, n_tokens, out,
+                              out_stride, n_rows);
+}
+
 template <typename Weight, typename Activation>
 constexpr WeightTypeKernels quantized_kernels(DType type, DType activation_type) {
-  return {type,
-          activation_type,
-          dequantize_blocks<Weight>,
-          quantize_blocks<Weight>,
-          dot_blocks<Weight, Activation>,
-          dot_rows_blocks<Weight, Activation>};
+  constexpr bool multi_token = active::kMultiTokenDot<Weight>;
+  if constexpr (multi_token)
+    return {type, activation_type, dequantize_blocks<Weight>, quantize_blocks<Weight>, dot_blocks<Weight, Activation>,
+            dot_rows_blocks<Weight, Activation>, dot_rows_tokens_blocks<Weight, Activation>, true};
+  else
+    return {type, activation_type, dequantize_blocks<Weight>, quantize_blocks<Weight>, dot_blocks<Weight, Activation>,
+            dot_rows_blocks<Weight, Activation>, dot_rows_each_token<dot_rows_blocks<Weight, Activation>>, false};
 }
 
 // dot_rows as one dot per row, for the types without a multi-row kernel.
@@ -110,10 +138,13 @@ inline void dot_f16_rows(const void* w, uint64_t row_stride, const void* x, int6
 inline const WeightTypeKernels* find_weight_type_kernels(DType type) {
   using namespace detail;
   static const WeightTypeKernels f32{DType::F32, DType::F32, copy_f32, encode_f32, detail::dot_f32,
-                                     dot_each_row<detail::dot_f32>};
-  static const WeightTypeKernels f16{DType::F16, DType::F32, decode_f16, encode_f16, detail::dot_f16, dot_f16_rows};
+                                     dot_each_row<detail::dot_f32>,
+                                     dot_rows_each_token<dot_each_row<detail::dot_f32>>, false};
+  static const WeightTypeKernels f16{DType::F16, DType::F32, decode_f16, encode_f16, detail::dot_f16, dot_f16_rows,
+                                     dot_rows_each_token<dot_f16_rows>, false};
   static const WeightTypeKernels bf16{DType::BF16, DType::F32, decode_bf16, encode_bf16, detail::dot_bf16,
-                                      dot_each_row<detail::dot_bf16>};
+                                      dot_each_row<detail::dot_bf16>,
+                                      dot_rows_each_token<dot_each_row<detail::dot_bf16>>, false};
   static const auto q4_0 = quantized_kernels<BlockQ4_0, BlockQ8_0>(DType::Q4_0, DType::Q8_0);
   static const auto q4_1 = quantized_kernels<BlockQ4_1, BlockQ8_1>(DType::Q4_1, DType::Q8_1);
   static const auto q5_0 = quantized_kernels<BlockQ5_0, BlockQ8_0>(DType::Q5_0, DType::Q8_0);

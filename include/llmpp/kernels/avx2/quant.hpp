@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace llmpp::kernels::avx2 {
@@ -564,18 +565,25 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
 namespace quant_simd {
 
 // Per super-block of a Q8_K activation row, the sums of its 8 sub-blocks of 32,
-// b_j = bsums[2j] + bsums[2j + 1] (|b_j| <= 32 * 128: int16), which the Q4_K / Q5_K mins multiply.
+// b_j = bsums[2j] + bsums[2j + 1] (|b_j| <= 32 * 128: int16), which the Q4_K / Q5_K mins multiply;
+// for n_rows activation rows `row_stride` bytes apart.
 struct Q8KRowTerms {
-  std::vector<int16_t> sub_block_sums;  // (n_blocks, 8)
+  std::vector<int16_t> sub_block_sums;  // (n_rows, n_blocks, 8)
 };
 
-inline const Q8KRowTerms& q8_k_row_terms(const BlockQ8_K* a, int64_t n_blocks) {
+inline const Q8KRowTerms& q8_k_row_terms(const BlockQ8_K* a, int64_t n_blocks, int64_t n_rows = 1,
+                                         uint64_t row_stride = 0) {
   thread_local Q8KRowTerms terms;  // grows only: warm calls allocate nothing
-  if (static_cast<int64_t>(terms.sub_block_sums.size()) < 8 * n_blocks) terms.sub_block_sums.resize(8 * n_blocks);
-  for (int64_t i = 0; i < n_blocks; ++i) {
-    const __m256i sums = _mm256_madd_epi16(load256(a[i].bsums), _mm256_set1_epi16(1));  // [b0-b3 | b4-b7]
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(terms.sub_block_sums.data() + 8 * i),
-                     _mm_packs_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1)));
+  if (static_cast<int64_t>(terms.sub_block_sums.size()) < 8 * n_blocks * n_rows)
+    terms.sub_block_sums.resize(8 * n_blocks * n_rows);
+  int16_t* out = terms.sub_block_sums.data();
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ8_K*>(reinterpret_cast<const uint8_t*>(a) + r * row_stride);
+    for (int64_t i = 0; i < n_blocks; ++i, out += 8) {
+      const __m256i sums = _mm256_madd_epi16(load256(row[i].bsums), _mm256_set1_epi16(1));  // [b0-b3 | b4-b7]
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                       _mm_packs_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1)));
+    }
   }
   return terms;
 }
@@ -606,18 +614,123 @@ inline KScalesX4 unpack_scales_mins_k4_x4(const void* a, const void* c, const vo
 
 }  // namespace quant_simd
 
-// Q4_K / Q5_K, 4 rows: rows (a, b) and (c, d) share registers as in Q4_0, so the int16 pair
-// sums of one sub-block of all four rows fold into one register, lanes [a, a, c, c | b, b, d, d],
-// before the one _mm256_madd_epi16 with the four rows' scales; the mins term
-// dmin sum_j min_j b_j takes two more madds per super-block. Per sub-block of 32 this is one
-// madd for four rows where vec_dot needs one per row. Bounds: q <= 31 and |a| <= 128, so a
-// maddubs pair is at most 7936 and the sum of four pairs of one row at most 31744 (int16);
-// |scale * pairs| sums stay far inside int32.
+namespace quant_simd {
+
+// Byte-shuffle masks of the Q4_K / Q5_K 4-row pass: scale j (mod 4) of rows a and c (low lane),
+// b and d (high lane), each as 4 zero-extended int16, from the bytes [a0-a3, c0-c3, b0-b3,
+// d0-d3] of a scales word.
+struct KScaleMasks {
+  __m256i mask[4];
+  KScaleMasks() {
+    for (int j = 0; j < 4; ++j) {
+      const auto lane = [j](int first, int second) {
+        const char x = static_cast<char>(first + j), y = static_cast<char>(second + j), z = -1;
+        return _mm_setr_epi8(x, z, x, z, x, z, x, z, y, z, y, z, y, z, y, z);
+      };
+      mask[j] = _mm256_set_m128i(lane(8, 12), lane(0, 4));
+    }
+  }
+};
+
+// Q4_K / Q5_K, rows (a, b, c, d) against kTokens activation rows: acc[t] += token t's lanes
+// [a, a, c, c | b, b, d, d]. Rows (a, b) and (c, d) share registers as in Q4_0, so the int16
+// pair sums of one sub-block of all four rows fold into one register before the one
+// _mm256_madd_epi16 with the four rows' scales; the mins term dmin sum_j min_j b_j takes two
+// more madds per super-block. Per sub-block of 32 this is one madd for four rows where vec_dot
+// needs one per row, and each chunk's quants are unpacked once for all kTokens tokens.
+// Bounds: q <= 31 and |a| <= 128, so a maddubs pair is at most 7936 and the sum of four pairs
+// of one row at most 31744 (int16); |scale * pairs| sums stay far inside int32.
+// sub_block_sums[t]: q8_k_row_terms of token t.
+template <bool kFifthBit, int kTokens, typename Block>
+inline void dot_k_affine_4_rows(const Block* wa, const Block* wb, const Block* wc, const Block* wd,
+                                const BlockQ8_K* const* a, const int16_t* const* sub_block_sums, int64_t n_blocks,
+                                const KScaleMasks& masks, GroupPrefetch& prefetch, __m256* acc) {
+  static_assert(offsetof(Block, scales) == 4 && sizeof(Block::scales) == 12, "d, dmin, scales lead the block");
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f), fifth_bit = _mm256_set1_epi8(0x10);
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    prefetch.step();
+    const KScalesX4 k = unpack_scales_mins_k4_x4(&wa[i], &wc[i], &wb[i], &wd[i]);
+    const __m256i scales_low = _mm256_broadcastsi128_si256(k.scales_low);
+    const __m256i scales_high = _mm256_broadcastsi128_si256(k.scales_high);
+    // Fifth bits of elements l (low lane: row a or c, high: b or d) for l < 16 and l >= 16,
+    // shifted right by 2 per chunk as in unpack_k_chunk.
+    __m256i high_bits[4];
+    if constexpr (kFifthBit) {
+      high_bits[0] = load_row_pair(wa[i].qh, wb[i].qh);
+      high_bits[1] = load_row_pair(wa[i].qh + 16, wb[i].qh + 16);
+      high_bits[2] = load_row_pair(wc[i].qh, wd[i].qh);
+      high_bits[3] = load_row_pair(wc[i].qh + 16, wd[i].qh + 16);
+    }
+    __m256i sum[kTokens];
+    #pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_si256();
+    #pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      // Quants of elements 64c + 16h + l (low nibbles of bytes 32c + 16h + l, sub-block 2c) and
+      // 64c + 32 + 16h + l (high nibbles, sub-block 2c + 1), for the pairs (a, b) and (c, d).
+      __m256i q_low[2][2], q_high[2][2];  // [pair][h]
+      const Block* pairs[2][2] = {{&wa[i], &wb[i]}, {&wc[i], &wd[i]}};
+      #pragma GCC unroll 4
+      for (int pair = 0; pair < 2; ++pair)
+        #pragma GCC unroll 4
+        for (int h = 0; h < 2; ++h) {
+          const __m256i q = load_row_pair(pairs[pair][0]->qs + 32 * c + 16 * h, pairs[pair][1]->qs + 32 * c + 16 * h);
+          q_low[pair][h] = _mm256_and_si256(q, low_nibble);
+          q_high[pair][h] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibble);
+          if constexpr (kFifthBit) {
+            const __m256i bits = high_bits[2 * pair + h];
+            q_low[pair][h] = _mm256_or_si256(q_low[pair][h], _mm256_and_si256(_mm256_slli_epi16(bits, 4), fifth_bit));
+            q_high[pair][h] = _mm256_or_si256(q_high[pair][h], _mm256_and_si256(_mm256_slli_epi16(bits, 3), fifth_bit));
+          }
+        }
+      if constexpr (kFifthBit)
+        for (__m256i& bits : high_bits) bits = _mm256_srli_epi16(bits, 2);
+      const __m256i scales = c < 2 ? scales_low : scales_high;
+      const __m256i scale_low = _mm256_shuffle_epi8(scales, masks.mask[(2 * c) % 4]);
+      const __m256i scale_high = _mm256_shuffle_epi8(scales, masks.mask[(2 * c + 1) % 4]);
+      #pragma GCC unroll 4
+      for (int t = 0; t < kTokens; ++t) {
+        const int8_t* x = a[t][i].qs + 64 * c;
+        __m256i p_low[2], p_high[2];  // [pair]
+        #pragma GCC unroll 4
+        for (int pair = 0; pair < 2; ++pair) {
+          p_low[pair] = _mm256_add_epi16(_mm256_maddubs_epi16(q_low[pair][0], _mm256_broadcastsi128_si256(load128(x))),
+                                         _mm256_maddubs_epi16(q_low[pair][1], _mm256_broadcastsi128_si256(load128(x + 16))));
+          p_high[pair] =
+              _mm256_add_epi16(_mm256_maddubs_epi16(q_high[pair][0], _mm256_broadcastsi128_si256(load128(x + 32))),
+                               _mm256_maddubs_epi16(q_high[pair][1], _mm256_broadcastsi128_si256(load128(x + 48))));
+        }
+        sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(fold_row_pairs(p_low[0], p_low[1]), scale_low));
+        sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(fold_row_pairs(p_high[0], p_high[1]), scale_high));
+      }
+    }
+    // sum_j min_j b_j: the mins as int16 [a, c | b, d] (4 each) against [b0-b3] and [b4-b7].
+    const __m256i mins_low = _mm256_cvtepu8_epi16(k.mins_low), mins_high = _mm256_cvtepu8_epi16(k.mins_high);
+    // (d, dmin) of rows [a, c, b, d] -> d and dmin at lanes [a, a, c, c | b, b, d, d].
+    const __m256 halves = _mm256_cvtph_ps(k.halves);
+    const __m256 d = _mm256_permute_ps(halves, 0xa0), dmin = _mm256_permute_ps(halves, 0xf5);
+    #pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) {
+      const int16_t* b = sub_block_sums[t] + 8 * i;
+      int64_t b_low, b_high;
+      std::memcpy(&b_low, b, 8);
+      std::memcpy(&b_high, b + 4, 8);
+      const __m256i mins = _mm256_add_epi32(_mm256_madd_epi16(mins_low, _mm256_set1_epi64x(b_low)),
+                                            _mm256_madd_epi16(mins_high, _mm256_set1_epi64x(b_high)));
+      const __m256 activation_scale = _mm256_set1_ps(a[t][i].d);
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, activation_scale), _mm256_cvtepi32_ps(sum[t]), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, activation_scale), _mm256_cvtepi32_ps(mins), acc[t]);
+    }
+  }
+}
+
+}  // namespace quant_simd
+
+// Q4_K / Q5_K decode: four rows per pass (quant_simd::dot_k_affine_4_rows with one token).
 template <bool kFifthBit, typename Block>
 inline void vec_dot_rows_k_affine(const Block* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
                                   int64_t n_rows) {
   using namespace quant_simd;
-  static_assert(offsetof(Block, scales) == 4 && sizeof(Block::scales) == 12, "d, dmin, scales lead the block");
   const int64_t n_blocks = n / 256;
   const auto row = [&](int64_t r) {
     return reinterpret_cast<const Block*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
@@ -625,87 +738,62 @@ inline void vec_dot_rows_k_affine(const Block* w, uint64_t row_stride, const Blo
   int64_t r = 0;
   if (n_rows >= 4) {
     const int16_t* sub_block_sums = q8_k_row_terms(a, n_blocks).sub_block_sums.data();
-    const __m256i low_nibble = _mm256_set1_epi8(0x0f), fifth_bit = _mm256_set1_epi8(0x10);
-    // Byte-shuffle masks: scale j (mod 4) of rows a and c (low lane), b and d (high lane), each
-    // as 4 zero-extended int16, from the bytes [a0-a3, c0-c3, b0-b3, d0-d3] of a scales word.
-    const auto scale_mask = [](int j) {
-      const auto lane = [j](int first, int second) {
-        const char x = static_cast<char>(first + j), y = static_cast<char>(second + j), z = -1;
-        return _mm_setr_epi8(x, z, x, z, x, z, x, z, y, z, y, z, y, z, y, z);
-      };
-      return _mm256_set_m128i(lane(8, 12), lane(0, 4));
-    };
-    const __m256i scale_masks[4] = {scale_mask(0), scale_mask(1), scale_mask(2), scale_mask(3)};
+    const KScaleMasks masks;
     for (; r + 4 <= n_rows; r += 4) {
-      const Block *wa = row(r), *wb = row(r + 1), *wc = row(r + 2), *wd = row(r + 3);
       GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n_blocks);
       __m256 acc = _mm256_setzero_ps();
-      for (int64_t i = 0; i < n_blocks; ++i) {
-        prefetch.step();
-        const KScalesX4 k = unpack_scales_mins_k4_x4(&wa[i], &wc[i], &wb[i], &wd[i]);
-        const __m256i scales_low = _mm256_broadcastsi128_si256(k.scales_low);
-        const __m256i scales_high = _mm256_broadcastsi128_si256(k.scales_high);
-        // Fifth bits of elements l (low lane: row a or c, high: b or d) for l < 16 and l >= 16,
-        // shifted right by 2 per chunk as in unpack_k_chunk.
-        __m256i high_bits[4];
-        if constexpr (kFifthBit) {
-          high_bits[0] = load_row_pair(wa[i].qh, wb[i].qh);
-          high_bits[1] = load_row_pair(wa[i].qh + 16, wb[i].qh + 16);
-          high_bits[2] = load_row_pair(wc[i].qh, wd[i].qh);
-          high_bits[3] = load_row_pair(wc[i].qh + 16, wd[i].qh + 16);
-        }
-        const int8_t* x = a[i].qs;
-        __m256i sum = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-          // Elements 64c + 16h + l: low nibbles of bytes 32c + 16h + l; 64c + 32 + 16h + l: high ones.
-          const __m256i x_low[2] = {_mm256_broadcastsi128_si256(load128(x + 64 * c)),
-                                    _mm256_broadcastsi128_si256(load128(x + 64 * c + 16))};
-          const __m256i x_high[2] = {_mm256_broadcastsi128_si256(load128(x + 64 * c + 32)),
-                                     _mm256_broadcastsi128_si256(load128(x + 64 * c + 48))};
-          // Sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) of a row pair.
-          const auto pair = [&](const Block& lo, const Block& hi, const __m256i* bits, __m256i& p_low,
-                                __m256i& p_high) {
-            p_low = p_high = _mm256_setzero_si256();
-            for (int h = 0; h < 2; ++h) {
-              const __m256i q = load_row_pair(lo.qs + 32 * c + 16 * h, hi.qs + 32 * c + 16 * h);
-              __m256i q_low = _mm256_and_si256(q, low_nibble);
-              __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibble);
-              if constexpr (kFifthBit) {
-                q_low = _mm256_or_si256(q_low, _mm256_and_si256(_mm256_slli_epi16(bits[h], 4), fifth_bit));
-                q_high = _mm256_or_si256(q_high, _mm256_and_si256(_mm256_slli_epi16(bits[h], 3), fifth_bit));
-              }
-              p_low = _mm256_add_epi16(p_low, _mm256_maddubs_epi16(q_low, x_low[h]));
-              p_high = _mm256_add_epi16(p_high, _mm256_maddubs_epi16(q_high, x_high[h]));
-            }
-          };
-          __m256i ab_low, ab_high, cd_low, cd_high;
-          pair(wa[i], wb[i], high_bits, ab_low, ab_high);
-          pair(wc[i], wd[i], high_bits + 2, cd_low, cd_high);
-          const __m256i scales = c < 2 ? scales_low : scales_high;
-          const __m256i scale_low = _mm256_shuffle_epi8(scales, scale_masks[(2 * c) % 4]);
-          const __m256i scale_high = _mm256_shuffle_epi8(scales, scale_masks[(2 * c + 1) % 4]);
-          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(fold_row_pairs(ab_low, cd_low), scale_low));
-          sum = _mm256_add_epi32(sum, _mm256_madd_epi16(fold_row_pairs(ab_high, cd_high), scale_high));
-          if constexpr (kFifthBit)
-            for (__m256i& bits : high_bits) bits = _mm256_srli_epi16(bits, 2);
-        }
-        // sum_j min_j b_j: the mins as int16 [a, c | b, d] (4 each) against [b0-b3] and [b4-b7].
-        const int16_t* b = sub_block_sums + 8 * i;
-        int64_t b_low, b_high;
-        std::memcpy(&b_low, b, 8);
-        std::memcpy(&b_high, b + 4, 8);
-        const __m256i mins = _mm256_add_epi32(
-            _mm256_madd_epi16(_mm256_cvtepu8_epi16(k.mins_low), _mm256_set1_epi64x(b_low)),
-            _mm256_madd_epi16(_mm256_cvtepu8_epi16(k.mins_high), _mm256_set1_epi64x(b_high)));
-        // (d, dmin) of rows [a, c, b, d] -> d and dmin at lanes [a, a, c, c | b, b, d, d].
-        const __m256 halves = _mm256_mul_ps(_mm256_cvtph_ps(k.halves), _mm256_set1_ps(a[i].d));
-        acc = _mm256_fmadd_ps(_mm256_permute_ps(halves, 0xa0), _mm256_cvtepi32_ps(sum), acc);
-        acc = _mm256_fnmadd_ps(_mm256_permute_ps(halves, 0xf5), _mm256_cvtepi32_ps(mins), acc);
-      }
+      dot_k_affine_4_rows<kFifthBit, 1>(row(r), row(r + 1), row(r + 2), row(r + 3), &a, &sub_block_sums, n_blocks,
+                                        masks, prefetch, &acc);
       store_rows_aacc_bbdd(acc, out + r);
     }
   }
   for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
+}
+
+// Several activation rows (prefill): out[t * out_stride + r] = dot(weight row r, activation row t),
+// activation rows `activation_stride` bytes apart. A pass takes four weight rows and four
+// tokens, so each unpacked chunk serves four tokens; the four rows stay in L1 while the
+// tokens pass (callers tile the tokens so that they stay in L2).
+template <int kTokens, typename Pass>
+inline void for_each_token_group(int64_t n_tokens, Pass&& pass) {
+  int64_t t = 0;
+  for (; t + kTokens <= n_tokens; t += kTokens) pass(t, std::integral_constant<int, kTokens>());
+  for (; t < n_tokens; ++t) pass(t, std::integral_constant<int, 1>());
+}
+
+template <bool kFifthBit, typename Block>
+inline void vec_dot_rows_tokens_k_affine(const Block* w, uint64_t row_stride, const BlockQ8_K* a,
+                                         uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                         int64_t out_stride, int64_t n_rows) {
+  using namespace quant_simd;
+  const int64_t n_blocks = n / 256;
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const Block*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  const auto token = [&](int64_t t) {
+    return reinterpret_cast<const BlockQ8_K*>(reinterpret_cast<const uint8_t*>(a) + t * activation_stride);
+  };
+  const int16_t* sub_block_sums = q8_k_row_terms(a, n_blocks, n_tokens, activation_stride).sub_block_sums.data();
+  const KScaleMasks masks;
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4)
+    for_each_token_group<4>(n_tokens, [&](int64_t t, auto tokens) {
+      constexpr int kTokens = decltype(tokens)::value;
+      const BlockQ8_K* activations[kTokens];
+      const int16_t* sums[kTokens];
+      __m256 acc[kTokens];
+      for (int k = 0; k < kTokens; ++k) {
+        activations[k] = token(t + k);
+        sums[k] = sub_block_sums + (t + k) * n_blocks * 8;
+        acc[k] = _mm256_setzero_ps();
+      }
+      GroupPrefetch no_prefetch(nullptr, 0, 0);  // the rows are in cache after the first tokens
+      dot_k_affine_4_rows<kFifthBit, kTokens>(row(r), row(r + 1), row(r + 2), row(r + 3), activations, sums,
+                                              n_blocks, masks, no_prefetch, acc);
+      for (int k = 0; k < kTokens; ++k) store_rows_aacc_bbdd(acc[k], out + (t + k) * out_stride + r);
+    });
+  for (; r < n_rows; ++r)
+    for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = vec_dot(row(r), token(t), n);
 }
 
 inline void vec_dot_rows(const BlockQ4_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
@@ -718,11 +806,103 @@ inline void vec_dot_rows(const BlockQ5_K* w, uint64_t row_stride, const BlockQ8_
   vec_dot_rows_k_affine<true>(w, row_stride, a, n, out, n_rows);
 }
 
-// Q6_K, 4 rows: each group of 32 quants gives one maddubs per row (sub-block 2k in the low
-// lane, 2k + 1 in the high one); rows (0, 1) and (2, 3) are folded by pairs before the madd with
-// their scales, halving the madds of vec_dot. Only pairs: q <= 63 and |a| <= 128 make a maddubs
-// pair at most 16128, two of them 32256 (int16). The offset 32 sum_j scale_j bsum_j comes off
-// per row as in vec_dot.
+inline void vec_dot_rows_tokens(const BlockQ4_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  vec_dot_rows_tokens_k_affine<false>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+}
+
+inline void vec_dot_rows_tokens(const BlockQ5_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  vec_dot_rows_tokens_k_affine<true>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+}
+
+namespace quant_simd {
+
+// Byte-shuffle masks over a Q6_K row pair's scale table [first row: 4 int16 | second row: 4
+// int16]: for group k, the first row's scale 2(k mod 2) and the second's in the low lane, scale
+// 2(k mod 2) + 1 of each in the high lane, 4 copies each.
+struct Q6KScaleMasks {
+  __m256i mask[2];
+  Q6KScaleMasks() {
+    for (int k = 0; k < 2; ++k) {
+      const auto lane = [](int first, int second) {
+        const char x0 = static_cast<char>(2 * first), x1 = static_cast<char>(2 * first + 1);
+        const char y0 = static_cast<char>(2 * second), y1 = static_cast<char>(2 * second + 1);
+        return _mm_setr_epi8(x0, x1, x0, x1, x0, x1, x0, x1, y0, y1, y0, y1, y0, y1, y0, y1);
+      };
+      mask[k] = _mm256_set_m128i(lane(2 * k + 1, 4 + 2 * k + 1), lane(2 * k, 4 + 2 * k));
+    }
+  }
+};
+
+// Q6_K, rows w[0..3] against kTokens activation rows: acc[t] += token t's lanes [r0, r1, r2, r3 |
+// r0, r1, r2, r3]. Each group of 32 quants gives one maddubs per row and token (sub-block 2k in
+// the low lane, 2k + 1 in the high one); rows (0, 1) and (2, 3) are folded by pairs before the
+// madd with their scales, half the madds of vec_dot, and each group is unpacked once for all
+// tokens. Only pairs: q <= 63 and |a| <= 128 make a maddubs pair at most 16128, two of them
+// 32256 (int16). The offset 32 sum_j scale_j bsum_j comes off per row as in vec_dot.
+template <int kTokens>
+inline void dot_q6_k_4_rows(const BlockQ6_K* const* w, const BlockQ8_K* const* a, int64_t n_blocks,
+                            const Q6KScaleMasks& masks, GroupPrefetch& prefetch, __m256* acc) {
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    prefetch.step();
+    const BlockQ6_K *w0 = &w[0][i], *w1 = &w[1][i], *w2 = &w[2][i], *w3 = &w[3][i];
+    __m256i sum01[kTokens], sum23[kTokens];  // [r0, r0, r1, r1 | same], [r2, r2, r3, r3 | same]
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) sum01[t] = sum23[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      // Scales 8h .. 8h + 7 of each row as int16; a pair's table for groups (0, 1) and (2, 3).
+      const auto half_scales = [h](const BlockQ6_K* b) {
+        return _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b->scales + 8 * h)));
+      };
+      const __m128i s0 = half_scales(w0), s1 = half_scales(w1), s2 = half_scales(w2), s3 = half_scales(w3);
+      const __m256i tables01[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(s0, s1)),
+                                   _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s0, s1))};
+      const __m256i tables23[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(s2, s3)),
+                                   _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s2, s3))};
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q0 = unpack_q6_k_group(*w0, h, k), q1 = unpack_q6_k_group(*w1, h, k);
+        const __m256i q2 = unpack_q6_k_group(*w2, h, k), q3 = unpack_q6_k_group(*w3, h, k);
+        const __m256i scale01 = _mm256_shuffle_epi8(tables01[k >> 1], masks.mask[k & 1]);
+        const __m256i scale23 = _mm256_shuffle_epi8(tables23[k >> 1], masks.mask[k & 1]);
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) {
+          const __m256i x = load256(a[t][i].qs + 128 * h + 32 * k);
+          const __m256i p0 = _mm256_maddubs_epi16(q0, x), p1 = _mm256_maddubs_epi16(q1, x);
+          const __m256i p2 = _mm256_maddubs_epi16(q2, x), p3 = _mm256_maddubs_epi16(q3, x);
+          sum01[t] = _mm256_add_epi32(sum01[t], _mm256_madd_epi16(fold_row_pairs(p0, p1), scale01));
+          sum23[t] = _mm256_add_epi32(sum23[t], _mm256_madd_epi16(fold_row_pairs(p2, p3), scale23));
+        }
+      }
+    }
+    const __m256i scales0 = _mm256_cvtepi8_epi16(load128(w0->scales)), scales1 = _mm256_cvtepi8_epi16(load128(w1->scales));
+    const __m256i scales2 = _mm256_cvtepi8_epi16(load128(w2->scales)), scales3 = _mm256_cvtepi8_epi16(load128(w3->scales));
+    const __m256 d = halves_abcd_abcd(w0->d, w1->d, w2->d, w3->d);
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) {
+      // 32 sum_j scale_j bsum_j of each row, folded to [r0, r1, r2, r3 | r0, r1, r2, r3].
+      const __m256i bsums = load256(a[t][i].bsums);
+      const __m256i offsets =
+          fold_rows_epi32(_mm256_madd_epi16(bsums, scales0), _mm256_madd_epi16(bsums, scales1),
+                          _mm256_madd_epi16(bsums, scales2), _mm256_madd_epi16(bsums, scales3));
+      const __m256i lanes = _mm256_sub_epi32(_mm256_hadd_epi32(sum01[t], sum23[t]), _mm256_slli_epi32(offsets, 5));
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a[t][i].d)), _mm256_cvtepi32_ps(lanes), acc[t]);
+    }
+  }
+}
+
+// Lanes [r0, r1, r2, r3 | r0, r1, r2, r3] -> out[0..3].
+inline void store_rows_abcd_abcd(__m256 acc, float* out) {
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
+}
+
+}  // namespace quant_simd
+
+// Q6_K decode: four rows per pass (quant_simd::dot_q6_k_4_rows with one token).
 inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
                          int64_t n_rows) {
   using namespace quant_simd;
@@ -731,65 +911,60 @@ inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_
     return reinterpret_cast<const BlockQ6_K*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
   };
   int64_t r = 0;
-  if (n_rows >= 4) {
-    // Byte-shuffle masks over a row pair's scale table [first row: 4 int16 | second row: 4 int16]:
-    // for group k, the first row's scale 2(k mod 2) and the second's in the low lane, scale
-    // 2(k mod 2) + 1 of each in the high lane, 4 copies each.
-    const auto scale_mask = [](int k) {
-      const auto lane = [](int first, int second) {
-        const char x0 = static_cast<char>(2 * first), x1 = static_cast<char>(2 * first + 1);
-        const char y0 = static_cast<char>(2 * second), y1 = static_cast<char>(2 * second + 1);
-        return _mm_setr_epi8(x0, x1, x0, x1, x0, x1, x0, x1, y0, y1, y0, y1, y0, y1, y0, y1);
-      };
-      return _mm256_set_m128i(lane(2 * k + 1, 4 + 2 * k + 1), lane(2 * k, 4 + 2 * k));
-    };
-    const __m256i scale_masks[2] = {scale_mask(0), scale_mask(1)};
-    for (; r + 4 <= n_rows; r += 4) {
-      const BlockQ6_K* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
-      GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n_blocks);
-      __m256 acc = _mm256_setzero_ps();
-      for (int64_t i = 0; i < n_blocks; ++i) {
-        prefetch.step();
-        const BlockQ6_K *w0 = &rows[0][i], *w1 = &rows[1][i], *w2 = &rows[2][i], *w3 = &rows[3][i];
-        __m256i sum01 = _mm256_setzero_si256(), sum23 = _mm256_setzero_si256();  // [r0, r0, r1, r1 | same]
-        for (int h = 0; h < 2; ++h) {
-          // Scales 8h .. 8h + 7 of each row as int16; a pair's table for groups (0, 1) and (2, 3).
-          const auto half_scales = [h](const BlockQ6_K* b) {
-            return _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b->scales + 8 * h)));
-          };
-          const __m128i s0 = half_scales(w0), s1 = half_scales(w1), s2 = half_scales(w2), s3 = half_scales(w3);
-          const __m256i tables01[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(s0, s1)),
-                                       _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s0, s1))};
-          const __m256i tables23[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(s2, s3)),
-                                       _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s2, s3))};
-          for (int k = 0; k < 4; ++k) {
-            const __m256i x = load256(a[i].qs + 128 * h + 32 * k);
-            const __m256i p0 = _mm256_maddubs_epi16(unpack_q6_k_group(*w0, h, k), x);
-            const __m256i p1 = _mm256_maddubs_epi16(unpack_q6_k_group(*w1, h, k), x);
-            const __m256i p2 = _mm256_maddubs_epi16(unpack_q6_k_group(*w2, h, k), x);
-            const __m256i p3 = _mm256_maddubs_epi16(unpack_q6_k_group(*w3, h, k), x);
-            const __m256i mask = scale_masks[k & 1];
-            sum01 = _mm256_add_epi32(sum01, _mm256_madd_epi16(fold_row_pairs(p0, p1),
-                                                              _mm256_shuffle_epi8(tables01[k >> 1], mask)));
-            sum23 = _mm256_add_epi32(sum23, _mm256_madd_epi16(fold_row_pairs(p2, p3),
-                                                              _mm256_shuffle_epi8(tables23[k >> 1], mask)));
-          }
-        }
-        // 32 sum_j scale_j bsum_j of each row, folded to [r0, r1, r2, r3 | r0, r1, r2, r3].
-        const __m256i bsums = load256(a[i].bsums);
-        const auto offset = [&](const BlockQ6_K* b) {
-          return _mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(load128(b->scales)));
-        };
-        const __m256i offsets = fold_rows_epi32(offset(w0), offset(w1), offset(w2), offset(w3));
-        const __m256i lanes = _mm256_sub_epi32(_mm256_hadd_epi32(sum01, sum23), _mm256_slli_epi32(offsets, 5));
-        const __m256 scale = _mm256_mul_ps(halves_abcd_abcd(w0->d, w1->d, w2->d, w3->d), _mm256_set1_ps(a[i].d));
-        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
-      }
-      _mm_storeu_ps(out + r, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
-    }
+  const Q6KScaleMasks masks;
+  for (; r + 4 <= n_rows; r += 4) {
+    const BlockQ6_K* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+    GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n_blocks);
+    __m256 acc = _mm256_setzero_ps();
+    dot_q6_k_4_rows<1>(rows, &a, n_blocks, masks, prefetch, &acc);
+    store_rows_abcd_abcd(acc, out + r);
   }
   for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
 }
+
+// Q6_K prefill: as vec_dot_rows_tokens_k_affine, four rows and four tokens per pass.
+inline void vec_dot_rows_tokens(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  using namespace quant_simd;
+  const int64_t n_blocks = n / 256;
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const BlockQ6_K*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  const auto token = [&](int64_t t) {
+    return reinterpret_cast<const BlockQ8_K*>(reinterpret_cast<const uint8_t*>(a) + t * activation_stride);
+  };
+  const Q6KScaleMasks masks;
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const BlockQ6_K* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+    for_each_token_group<4>(n_tokens, [&](int64_t t, auto tokens) {
+      constexpr int kTokens = decltype(tokens)::value;
+      const BlockQ8_K* activations[kTokens];
+      __m256 acc[kTokens];
+      for (int k = 0; k < kTokens; ++k) {
+        activations[k] = token(t + k);
+        acc[k] = _mm256_setzero_ps();
+      }
+      GroupPrefetch no_prefetch(nullptr, 0, 0);
+      dot_q6_k_4_rows<kTokens>(rows, activations, n_blocks, masks, no_prefetch, acc);
+      for (int k = 0; k < kTokens; ++k) store_rows_abcd_abcd(acc[k], out + (t + k) * out_stride + r);
+    });
+  }
+  for (; r < n_rows; ++r)
+    for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = vec_dot(row(r), token(t), n);
+}
+
+// The types whose vec_dot_rows_tokens unpacks each weight block once for several tokens (see
+// scalar::kMultiTokenDot).
+template <typename Weight>
+inline constexpr bool kMultiTokenDot = false;
+template <>
+inline constexpr bool kMultiTokenDot<BlockQ4_K> = true;
+template <>
+inline constexpr bool kMultiTokenDot<BlockQ5_K> = true;
+template <>
+inline constexpr bool kMultiTokenDot<BlockQ6_K> = true;
 
 namespace quant_simd {
 // Float rows: four independent FMA chains of eight lanes.
