@@ -183,6 +183,27 @@ TEST_F(CorruptFiles, MissingShard) {
   expect_error<FormatError>([&] { SafetensorsSet s(dir_.string()); }, "weight_map", index, "part-2.safetensors");
 }
 
+// Found by fuzz_safetensors_index in a 30-minute run: a shard name longer than the system's
+// NAME_MAX made std::filesystem::exists throw filesystem_error ("File name too long") past the
+// typed errors. Such a shard is missing like any other.
+TEST_F(CorruptFiles, ShardNameLongerThanTheSystemAllows) {
+  const std::string shard = std::string(300, 'p') + ".safetensors";
+  const std::string index = write("model.safetensors.index.json", R"({"weight_map": {"a": ")" + shard + R"("}})");
+  expect_error<FormatError>([&] { SafetensorsSet s(dir_.string()); }, "weight_map", index, "is missing");
+}
+
+// The same for a path the caller gives: not there, as an IoError naming it.
+TEST_F(CorruptFiles, ModelPathLongerThanTheSystemAllows) {
+  const std::string path = (dir_ / std::string(300, 'm')).string();
+  try {
+    open_model_files(path);
+    ADD_FAILURE() << "no exception";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.file(), path);
+    EXPECT_NE(std::string(e.what()).find("no such file"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(CorruptFiles, TensorMissingFromItsShard) {
   write("part-1.safetensors", safetensors_bytes(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4));
   write("part-2.safetensors", safetensors_bytes(R"({"c": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4));

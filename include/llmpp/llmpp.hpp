@@ -9,6 +9,7 @@
 #include "llmpp/core/checked.hpp"
 #include "llmpp/core/dtype.hpp"
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/core/fp16.hpp"
 #include "llmpp/core/mmap.hpp"
 #include "llmpp/core/tensor.hpp"

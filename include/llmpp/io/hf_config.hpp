@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/model/config.hpp"
 
 namespace llmpp::io {
@@ -244,7 +245,7 @@ inline nlohmann::json load_json_file(const std::string& file) {
 // Reads `path` (a config.json, or a folder that holds one).
 inline ModelConfig hf_config_from_file(const std::string& path) {
   std::string file = path;
-  if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "config.json").string();
+  if (is_folder(path)) file = (std::filesystem::path(path) / "config.json").string();
   return hf_config_from_json(load_json_file(file), file);
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/core/mmap.hpp"
 #include "llmpp/io/gguf_config.hpp"
 #include "llmpp/io/gguf_writer.hpp"
@@ -243,8 +244,8 @@ inline bool write_byte_level_tokenizer(GGUFWriter& w, const std::string& folder,
 // The folder's tokenizer: tokenizer.model (SentencePiece), else a byte-level tokenizer.json.
 inline bool write_tokenizer(GGUFWriter& w, const std::string& folder, const ModelConfig& c, ConvertReport& report) {
   const std::filesystem::path dir(folder);
-  if (std::filesystem::exists(dir / "tokenizer.model")) return write_sentencepiece_tokenizer(w, folder, c, report);
-  if (std::filesystem::exists(dir / "tokenizer.json")) return write_byte_level_tokenizer(w, folder, c, report);
+  if (path_exists(dir / "tokenizer.model")) return write_sentencepiece_tokenizer(w, folder, c, report);
+  if (path_exists(dir / "tokenizer.json")) return write_byte_level_tokenizer(w, folder, c, report);
   report.notes.push_back("no tokenizer.model or tokenizer.json: tokenizer not copied");
   return false;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/core/mmap.hpp"
 #include "llmpp/core/tensor.hpp"
 #include "llmpp/io/gguf.hpp"
@@ -115,13 +116,13 @@ inline ModelFiles open_hf(const std::string& folder) {
 inline std::string find_llama2c_tokenizer(const std::string& model_path) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(model_path).parent_path().empty() ? fs::path(".") : fs::path(model_path).parent_path();
-  if (fs::exists(dir / "tokenizer.bin")) return (dir / "tokenizer.bin").string();
+  if (path_exists(dir / "tokenizer.bin")) return (dir / "tokenizer.bin").string();
   std::string found;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && name.rfind("tok", 0) == 0 && entry.path().extension() == ".bin") {
+  for (const fs::path& file : files_in(dir)) {
+    const std::string name = file.filename().string();
+    if (name.rfind("tok", 0) == 0 && file.extension() == ".bin") {
       if (!found.empty()) return {};  // ambiguous: the caller must say
-      found = entry.path().string();
+      found = file.string();
     }
   }
   return found;
@@ -145,11 +146,11 @@ inline ModelFiles open_llama2c(const std::string& path) {
 inline ModelFiles open_model_files(const std::string& path, const std::string& tokenizer_path = "") {
   namespace fs = std::filesystem;
   ModelFiles m;
-  if (fs::is_directory(path)) {
-    if (!fs::exists(fs::path(path) / "config.json")) throw IoError(path, "folder has no config.json");
+  if (is_folder(path)) {
+    if (!path_exists(fs::path(path) / "config.json")) throw IoError(path, "folder has no config.json");
     m = detail::open_hf(path);
   } else {
-    if (!fs::exists(path)) throw IoError(path, "no such file");
+    if (!path_exists(path)) throw IoError(path, "no such file");
     uint32_t magic = 0;
     {
       const MappedFile probe(path);

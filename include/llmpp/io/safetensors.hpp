@@ -17,6 +17,7 @@
 
 #include "llmpp/core/checked.hpp"
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/core/mmap.hpp"
 #include "llmpp/core/tensor.hpp"
 
@@ -181,16 +182,16 @@ class SafetensorsSet {
   explicit SafetensorsSet(const std::string& folder_or_file) {
     namespace fs = std::filesystem;
     const fs::path p(folder_or_file);
-    if (fs::is_regular_file(p)) {
+    if (is_file(p)) {
       add_file(p.string());
       return;
     }
     const fs::path index = p / "model.safetensors.index.json";
-    if (fs::exists(index)) {
+    if (path_exists(index)) {
       load_index(index.string());
       return;
     }
-    if (fs::exists(p / "model.safetensors")) {
+    if (path_exists(p / "model.safetensors")) {
       add_file((p / "model.safetensors").string());
       return;
     }
@@ -240,7 +241,7 @@ class SafetensorsSet {
     }
     for (const std::string& shard : shards) {
       const std::string shard_path = (dir / shard).string();
-      if (!std::filesystem::exists(shard_path))
+      if (!is_file(shard_path))
         throw FormatError(index_path, "weight_map", 0, "shard '" + shard + "' is missing");
       add_file(shard_path);
     }

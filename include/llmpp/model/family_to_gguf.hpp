@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/io/gguf_writer.hpp"
 #include "llmpp/io/hf_to_gguf.hpp"
 #include "llmpp/io/model_files.hpp"
@@ -112,7 +113,7 @@ inline io::ConvertReport convert_family_to_gguf(const std::string& folder, const
                                                 const io::ConvertOptions& options = {}) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(folder) / "config.json").string();
-  if (!fs::is_directory(folder)) throw IoError(folder, "not a Hugging Face folder");
+  if (!is_folder(folder)) throw IoError(folder, "not a Hugging Face folder");
   const std::shared_ptr<const Model> model = Model::load(folder);  // alive until write(): views point into it
   const ModelConfig& c = model->config();
   const ModelWeights& weights = model->weights();

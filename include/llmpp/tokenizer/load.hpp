@@ -22,6 +22,7 @@
 #include <string>
 
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/io/gguf.hpp"
 #include "llmpp/tokenizer/byte_level.hpp"
 #include "llmpp/tokenizer/llama2c_tokenizer.hpp"
@@ -146,11 +147,10 @@ inline TokenizerOverrides read_tokenizer_config(const std::string& path, const V
 // Loads the tokenizer at `source` (see the table at the top of this file).
 inline Tokenizer load_tokenizer(const std::string& source) {
   namespace fs = std::filesystem;
-  std::error_code error;
   const fs::path path(source);
-  if (fs::is_directory(path, error)) {
+  if (is_folder(path)) {
     auto inside = [&](const char* name) { return (path / name).string(); };
-    auto exists = [&](const char* name) { return fs::is_regular_file(path / name, error); };
+    auto exists = [&](const char* name) { return is_file(path / name); };
     // load_tokenizer_json reads tokenizer_config.json itself.
     if (exists("tokenizer.json")) return load_tokenizer_json(inside("tokenizer.json"));
     std::optional<Tokenizer> tokenizer;
@@ -161,7 +161,7 @@ inline Tokenizer load_tokenizer(const std::string& source) {
     if (exists("tokenizer_config.json")) tokenizer->apply(read_tokenizer_config(inside("tokenizer_config.json"), tokenizer->vocab()));
     return std::move(*tokenizer);
   }
-  if (!fs::is_regular_file(path, error)) throw IoError(source, "no such file or folder");
+  if (!is_file(path)) throw IoError(source, "no such file or folder");
 
   char magic[4] = {};
   std::ifstream(source, std::ios::binary).read(magic, sizeof(magic));
@@ -170,7 +170,7 @@ inline Tokenizer load_tokenizer(const std::string& source) {
   if (std::string(magic, 4) == "GGUF") return load_tokenizer(io::GGUFFile(source));
   if (name == "vocab.json") {
     const fs::path merges = path.parent_path() / "merges.txt";
-    if (!fs::is_regular_file(merges, error)) throw InvalidArgument(source + ": GPT-2 vocab.json needs merges.txt in the same folder");
+    if (!is_file(merges)) throw InvalidArgument(source + ": GPT-2 vocab.json needs merges.txt in the same folder");
     return load_gpt2_vocab_merges(source, merges.string());
   }
   if (extension == ".json") return load_tokenizer_json(source);

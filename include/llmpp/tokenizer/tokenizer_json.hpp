@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llmpp/core/error.hpp"
+#include "llmpp/core/filesystem.hpp"
 #include "llmpp/tokenizer/byte_level.hpp"
 #include "llmpp/tokenizer/pretokenize.hpp"
 #include "llmpp/tokenizer/tokenizer.hpp"
@@ -375,7 +376,7 @@ inline Tokenizer load_tokenizer_json(const std::string& path) {
   using namespace tokenizer_json_detail;
   const json root = parse_json_file(path);
   const std::filesystem::path config_path = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
-  if (std::filesystem::exists(config_path)) {
+  if (path_exists(config_path)) {
     const json config = parse_json_file(config_path.string());
     return tokenizer_from_json(root, &config, path);
   }
