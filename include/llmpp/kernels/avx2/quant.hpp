@@ -380,20 +380,25 @@ namespace quant_simd {
 // Per-block data of a Q8_0 activation row that every weight row reuses: its scale as a
 // float, and 4 sum(a) (the Q4_0 offset 8 sum(a), spread over two int32 lanes per row).
 struct Q8_0RowTerms {
-  std::vector<float> scale;  // (n_blocks)
-  std::vector<int32_t> offset4;  // (n_blocks)
+  std::vector<float> scale;  // (n_rows, n_blocks)
+  std::vector<int32_t> offset4;  // (n_rows, n_blocks)
 };
 
-inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks) {
+// For n_rows activation rows `row_stride` bytes apart.
+inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, int64_t n_rows = 1,
+                                          uint64_t row_stride = 0) {
   thread_local Q8_0RowTerms terms;  // grows only: warm calls allocate nothing
-  if (static_cast<int64_t>(terms.scale.size()) < n_blocks) {
-    terms.scale.resize(n_blocks);
-    terms.offset4.resize(n_blocks);
+  if (static_cast<int64_t>(terms.scale.size()) < n_blocks * n_rows) {
+    terms.scale.resize(n_blocks * n_rows);
+    terms.offset4.resize(n_blocks * n_rows);
   }
   const __m256i one = _mm256_set1_epi8(1);
-  for (int64_t i = 0; i < n_blocks; ++i) {
-    terms.scale[i] = half(a[i].d);
-    terms.offset4[i] = 4 * horizontal_sum(dot_u8_i8(one, load256(a[i].qs)));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto* row = reinterpret_cast<const BlockQ8_0*>(reinterpret_cast<const uint8_t*>(a) + r * row_stride);
+    for (int64_t i = 0; i < n_blocks; ++i) {
+      terms.scale[r * n_blocks + i] = half(row[i].d);
+      terms.offset4[r * n_blocks + i] = 4 * horizontal_sum(dot_u8_i8(one, load256(row[i].qs)));
+    }
   }
   return terms;
 }
@@ -516,48 +521,118 @@ inline void for_each_4_rows(const Block* w, uint64_t row_stride, const Activatio
   for (; r < n_rows; ++r) out[r] = vec_dot(row_at(w, row_stride, r), a, n);
 }
 
-// Q4_0: two rows share one register (row A's 16 quant bytes in the low lane, row B's in the
-// high one), so one AND / shift unpacks both and the activation halves are broadcast to both
-// lanes. Per block the int16 pair sums of rows (0, 1) and (2, 3) are folded together before
-// the one _mm256_madd_epi16, leaving lanes [r0, r0, r2, r2 | r1, r1, r3, r3]; the offset
+// Several activation rows (prefill): out[t * out_stride + r] = dot(weight row r, activation row t),
+// activation rows `activation_stride` bytes apart. A pass takes four weight rows and four
+// tokens (then single tokens for the rest), so each unpacked chunk serves four tokens; the
+// four rows stay in L1 while the tokens pass (callers tile the tokens so that they stay in
+// L2). pass(rows, activations, first_token, std::integral_constant<int, kTokens>, acc) adds
+// token k's lanes to acc[k]; store(acc[k], out_row) writes the four rows' dots.
+template <typename Block, typename Activation, typename Pass, typename Store>
+inline void for_each_rows_tokens_pass(const Block* w, uint64_t row_stride, const Activation* a,
+                                      uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                      int64_t out_stride, int64_t n_rows, Pass&& pass, Store&& store) {
+  const auto token = [&](int64_t t) { return row_at(a, activation_stride, t); };
+  const auto run = [&](const Block* const* rows, int64_t r, int64_t t, auto tokens) {
+    constexpr int kTokens = decltype(tokens)::value;
+    const Activation* activations[kTokens];
+    __m256 acc[kTokens];
+    for (int k = 0; k < kTokens; ++k) {
+      activations[k] = token(t + k);
+      acc[k] = _mm256_setzero_ps();
+    }
+    pass(rows, activations, t, tokens, acc);
+    for (int k = 0; k < kTokens; ++k) store(acc[k], out + (t + k) * out_stride + r);
+  };
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const Block* rows[4] = {row_at(w, row_stride, r), row_at(w, row_stride, r + 1), row_at(w, row_stride, r + 2),
+                            row_at(w, row_stride, r + 3)};
+    int64_t t = 0;
+    for (; t + 4 <= n_tokens; t += 4) run(rows, r, t, std::integral_constant<int, 4>());
+    for (; t < n_tokens; ++t) run(rows, r, t, std::integral_constant<int, 1>());
+  }
+  for (; r < n_rows; ++r)
+    for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = vec_dot(row_at(w, row_stride, r), token(t), n);
+}
+
+namespace quant_simd {
+
+// Q4_0, rows w[0..3] against kTokens activation rows: acc[t] += token t's lanes
+// [r0, r0, r2, r2 | r1, r1, r3, r3]. Two rows share one register (row 0's 16 quant bytes in the
+// low lane, row 1's in the high one), so one AND / shift unpacks both, once for all tokens, and
+// the activation halves are broadcast to both lanes. Per block the int16 pair sums of rows
+// (0, 1) and (2, 3) are folded together before the one _mm256_madd_epi16; the offset
 // (q - 8) a = q a - 8 sum(a) comes off the int32 lanes. Bounds: q <= 15, |a| <= 128, so a
 // maddubs pair is at most 3840, the fold of four at most 15360 (int16), all exact.
-// Written out rather than through for_each_4_rows: in a lambda, g++ 12 -O2 schedules this
-// loop 4-6% slower (in-cache 18.6 -> 19.5 ns per 256 weights).
+// activation_scales[t], offsets[t]: q8_0_row_terms of token t.
+template <int kTokens>
+inline void dot_q4_0_4_rows(const BlockQ4_0* const* w, const BlockQ8_0* const* a, const float* const* activation_scales,
+                            const int32_t* const* offsets, int64_t n_blocks, GroupPrefetch& prefetch, __m256* acc) {
+  const __m256i low_nibble = _mm256_set1_epi8(0x0f), ones16 = _mm256_set1_epi16(1);
+  const BlockQ4_0 *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    prefetch.step();
+    const __m256i q01 = load_row_pair(w0[i].qs, w1[i].qs), q23 = load_row_pair(w2[i].qs, w3[i].qs);
+    const __m256i low01 = _mm256_and_si256(q01, low_nibble), high01 = _mm256_and_si256(_mm256_srli_epi16(q01, 4), low_nibble);
+    const __m256i low23 = _mm256_and_si256(q23, low_nibble), high23 = _mm256_and_si256(_mm256_srli_epi16(q23, 4), low_nibble);
+    const __m256 weight_scales = halves_aacc_bbdd(w0[i].d, w1[i].d, w2[i].d, w3[i].d);
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) {
+      const __m256i a_low = _mm256_broadcastsi128_si256(load128(a[t][i].qs));  // elements 0-15, both lanes
+      const __m256i a_high = _mm256_broadcastsi128_si256(load128(a[t][i].qs + 16));  // elements 16-31
+      const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(low01, a_low), _mm256_maddubs_epi16(high01, a_high));
+      const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(low23, a_low), _mm256_maddubs_epi16(high23, a_high));
+      const __m256i lanes =
+          _mm256_sub_epi32(_mm256_madd_epi16(fold_row_pairs(p01, p23), ones16), _mm256_set1_epi32(offsets[t][i]));
+      const __m256 scale = _mm256_mul_ps(weight_scales, _mm256_set1_ps(activation_scales[t][i]));
+      acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc[t]);
+    }
+  }
+}
+
+}  // namespace quant_simd
+
+// Q4_0 decode: four rows per pass (quant_simd::dot_q4_0_4_rows with one token).
 inline void vec_dot_rows(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a, int64_t n, float* out,
                          int64_t n_rows) {
   using namespace quant_simd;
   const int64_t n_blocks = n / 32;
-  const auto row = [&](int64_t r) { return row_at(w, row_stride, r); };
-  int64_t r = 0;
-  if (n_rows >= 4) {
+  const float* activation_scales = nullptr;
+  const int32_t* offsets = nullptr;
+  const auto prepare = [&] {
     const Q8_0RowTerms& terms = q8_0_row_terms(a, n_blocks);
-    const __m256i low_nibble = _mm256_set1_epi8(0x0f), ones16 = _mm256_set1_epi16(1);
-    for (; r + 4 <= n_rows; r += 4) {
-      const BlockQ4_0 *w0 = row(r), *w1 = row(r + 1), *w2 = row(r + 2), *w3 = row(r + 3);
-      GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n_blocks);
-      __m256 acc = _mm256_setzero_ps();
-      for (int64_t i = 0; i < n_blocks; ++i) {
-        prefetch.step();
-        const __m256i a_low = _mm256_broadcastsi128_si256(load128(a[i].qs));  // elements 0-15, both lanes
-        const __m256i a_high = _mm256_broadcastsi128_si256(load128(a[i].qs + 16));  // elements 16-31
-        const auto pair = [&](const BlockQ4_0& lo, const BlockQ4_0& hi) {
-          const __m256i q = load_row_pair(lo.qs, hi.qs);
-          return _mm256_add_epi16(
-              _mm256_maddubs_epi16(_mm256_and_si256(q, low_nibble), a_low),
-              _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibble), a_high));
-        };
-        const __m256i p01 = pair(w0[i], w1[i]), p23 = pair(w2[i], w3[i]);
-        const __m256i lanes =
-            _mm256_sub_epi32(_mm256_madd_epi16(fold_row_pairs(p01, p23), ones16), _mm256_set1_epi32(terms.offset4[i]));
-        const __m256 scale =
-            _mm256_mul_ps(halves_aacc_bbdd(w0[i].d, w1[i].d, w2[i].d, w3[i].d), _mm256_set1_ps(terms.scale[i]));
-        acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
-      }
-      store_rows_aacc_bbdd(acc, out + r);
+    activation_scales = terms.scale.data();
+    offsets = terms.offset4.data();
+  };
+  const auto pass = [&](const BlockQ4_0* const* rows, GroupPrefetch prefetch) {
+    __m256 acc = _mm256_setzero_ps();
+    dot_q4_0_4_rows<1>(rows, &a, &activation_scales, &offsets, n_blocks, prefetch, &acc);
+    return acc;
+  };
+  for_each_4_rows(w, row_stride, a, n, out, n_rows, prepare, pass, store_rows_aacc_bbdd);
+}
+
+// Q4_0 prefill: four rows and four tokens per pass.
+inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  using namespace quant_simd;
+  const int64_t n_blocks = n / 32;
+  const Q8_0RowTerms& terms = q8_0_row_terms(a, n_blocks, n_tokens, activation_stride);
+  const auto pass = [&](const BlockQ4_0* const* rows, const BlockQ8_0* const* activations, int64_t t, auto tokens,
+                        __m256* acc) {
+    constexpr int kTokens = decltype(tokens)::value;
+    const float* activation_scales[kTokens];
+    const int32_t* offsets[kTokens];
+    for (int k = 0; k < kTokens; ++k) {
+      activation_scales[k] = terms.scale.data() + (t + k) * n_blocks;
+      offsets[k] = terms.offset4.data() + (t + k) * n_blocks;
     }
-  }
-  for (; r < n_rows; ++r) out[r] = vec_dot(row(r), a, n);
+    GroupPrefetch no_prefetch(nullptr, 0, 0);
+    dot_q4_0_4_rows<kTokens>(rows, activations, activation_scales, offsets, n_blocks, no_prefetch, acc);
+  };
+  for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
+                            store_rows_aacc_bbdd);
 }
 
 // Q8_0: the activation block is loaded once per 4 rows. Each row's 8 int32 lanes are folded
@@ -772,40 +847,6 @@ inline void vec_dot_rows_k_affine(const Block* w, uint64_t row_stride, const Blo
       pass, store_rows_aacc_bbdd);
 }
 
-// Several activation rows (prefill): out[t * out_stride + r] = dot(weight row r, activation row t),
-// activation rows `activation_stride` bytes apart. A pass takes four weight rows and four
-// tokens (then single tokens for the rest), so each unpacked chunk serves four tokens; the
-// four rows stay in L1 while the tokens pass (callers tile the tokens so that they stay in
-// L2). pass(rows, activations, first_token, std::integral_constant<int, kTokens>, acc) adds
-// token k's lanes to acc[k]; store(acc[k], out_row) writes the four rows' dots.
-template <typename Block, typename Pass, typename Store>
-inline void for_each_rows_tokens_pass(const Block* w, uint64_t row_stride, const BlockQ8_K* a,
-                                      uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
-                                      int64_t out_stride, int64_t n_rows, Pass&& pass, Store&& store) {
-  const auto token = [&](int64_t t) { return row_at(a, activation_stride, t); };
-  const auto run = [&](const Block* const* rows, int64_t r, int64_t t, auto tokens) {
-    constexpr int kTokens = decltype(tokens)::value;
-    const BlockQ8_K* activations[kTokens];
-    __m256 acc[kTokens];
-    for (int k = 0; k < kTokens; ++k) {
-      activations[k] = token(t + k);
-      acc[k] = _mm256_setzero_ps();
-    }
-    pass(rows, activations, t, tokens, acc);
-    for (int k = 0; k < kTokens; ++k) store(acc[k], out + (t + k) * out_stride + r);
-  };
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
-    const Block* rows[4] = {row_at(w, row_stride, r), row_at(w, row_stride, r + 1), row_at(w, row_stride, r + 2),
-                            row_at(w, row_stride, r + 3)};
-    int64_t t = 0;
-    for (; t + 4 <= n_tokens; t += 4) run(rows, r, t, std::integral_constant<int, 4>());
-    for (; t < n_tokens; ++t) run(rows, r, t, std::integral_constant<int, 1>());
-  }
-  for (; r < n_rows; ++r)
-    for (int64_t t = 0; t < n_tokens; ++t) out[t * out_stride + r] = vec_dot(row_at(w, row_stride, r), token(t), n);
-}
-
 template <bool kFifthBit, typename Block>
 inline void vec_dot_rows_tokens_k_affine(const Block* w, uint64_t row_stride, const BlockQ8_K* a,
                                          uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
@@ -961,6 +1002,8 @@ inline void vec_dot_rows_tokens(const BlockQ6_K* w, uint64_t row_stride, const B
 // scalar::kMultiTokenDot).
 template <typename Weight>
 inline constexpr bool kMultiTokenDot = false;
+template <>
+inline constexpr bool kMultiTokenDot<BlockQ4_0> = true;
 template <>
 inline constexpr bool kMultiTokenDot<BlockQ4_K> = true;
 template <>
