@@ -29,7 +29,8 @@ namespace llmpp::kernels {
 
 // From this many tokens on, matmul dequantizes weight tiles instead of quantizing the
 // activations, for the types without integer_prefill. Measured on a Zen 1 core (4096x4096):
-// the crossover is 8 tokens for Q8_0 and F16.
+// the crossover is 8 tokens for Q8_0 and F16; 12 dates from when the K-quants (about 16)
+// shared this path, and is kept until the crossover is measured again.
 inline constexpr int64_t kPrefillMinTokens = 12;
 // Weight rows dequantized at once in prefill, at most: 256 rows of 2048 floats = 2 MiB stay
 // in the L3 cache while Eigen streams every token past them, and fewer, larger products
