@@ -6,8 +6,8 @@
 //     weight rows per pass over the activation), rows split across the pool. Every weight
 //     byte is read once per call.
 //   prefill (many tokens), types with an integer multi-token kernel (integer_prefill: Q4_0
-//     and the K-quants): as decode, with dot_rows_tokens over tiles of rows and tokens that stay in
-//     the caches, so each unpacked weight block serves several tokens;
+//     and the K-quants): as decode, with dot_rows_tokens over tiles of rows and tokens that
+//     stay in the caches, so each unpacked weight block serves several tokens;
 //   prefill, other types: dequantize a tile of weight rows into floats that stay in the
 //     L2/L3 caches and multiply all tokens by it with Eigen's GEMM, so each dequantized
 //     weight serves every token.

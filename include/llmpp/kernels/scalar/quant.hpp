@@ -580,7 +580,6 @@ inline float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
   return dot_float_row([w](int64_t i) { return bf16_to_fp32(w[i]); }, x, n);
 }
 
-
 // Several weight rows (`row_stride` bytes apart) against one activation row: out[r] is the
 // dot of row r. The AVX2 twins share the activation loads across rows; these are the
 // reference they are tested against, one vec_dot per row.
@@ -590,20 +589,9 @@ void vec_dot_rows(const Weight* w, uint64_t row_stride, const Activation* a, int
   for (int64_t r = 0; r < n_rows; ++r) out[r] = vec_dot(reinterpret_cast<const Weight*>(rows + r * row_stride), a, n);
 }
 
-// Several activation rows (`activation_stride` bytes apart) against the same weight rows:
-// out[t * out_stride + r] is the dot of row r with activation row t. The AVX2 twins of some
-// types unpack each weight block once for several tokens; this is their reference.
-template <typename Weight, typename Activation>
-void vec_dot_rows_tokens(const Weight* w, uint64_t row_stride, const Activation* a, uint64_t activation_stride,
-                         int64_t n, int64_t n_tokens, float* out, int64_t out_stride, int64_t n_rows) {
-  const auto* activations = reinterpret_cast<const uint8_t*>(a);
-  for (int64_t t = 0; t < n_tokens; ++t)
-    vec_dot_rows(w, row_stride, reinterpret_cast<const Activation*>(activations + t * activation_stride), n,
-                 out + t * out_stride, n_rows);
-}
-
-// Whether the kernels have a vec_dot_rows_tokens faster than vec_dot_rows per token: not the
-// portable ones (kernels/quant.hpp then keeps dequantize + GEMM for prefill).
+// Whether the kernels have a vec_dot_rows_tokens, a multi-token kernel faster than
+// vec_dot_rows per token: not the portable ones (kernels/quant.hpp then runs vec_dot_rows per
+// token, and prefill dequantizes for a GEMM).
 template <typename Weight>
 inline constexpr bool kMultiTokenDot = false;
 
