@@ -628,7 +628,7 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
       activation_scales[k] = terms.scale.data() + (t + k) * n_blocks;
       offsets[k] = terms.offset4.data() + (t + k) * n_blocks;
     }
-    GroupPrefetch no_prefetch(nullptr, 0, 0);
+    GroupPrefetch no_prefetch(rows[0], 0, 0);  // nothing to fetch ahead: the rows are in cache
     dot_q4_0_4_rows<kTokens>(rows, activations, activation_scales, offsets, n_blocks, no_prefetch, acc);
   };
   for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
@@ -860,7 +860,7 @@ inline void vec_dot_rows_tokens_k_affine(const Block* w, uint64_t row_stride, co
     constexpr int kTokens = decltype(tokens)::value;
     const int16_t* sums[kTokens];
     for (int k = 0; k < kTokens; ++k) sums[k] = sub_block_sums + (t + k) * n_blocks * 8;
-    GroupPrefetch no_prefetch(nullptr, 0, 0);  // the rows are in cache after the first tokens
+    GroupPrefetch no_prefetch(rows[0], 0, 0);  // the rows are in cache after the first tokens
     dot_k_affine_4_rows<kFifthBit, kTokens>(rows[0], rows[1], rows[2], rows[3], activations, sums, n_blocks, masks,
                                             no_prefetch, acc);
   };
@@ -991,7 +991,7 @@ inline void vec_dot_rows_tokens(const BlockQ6_K* w, uint64_t row_stride, const B
   const Q6KScaleMasks masks;
   const auto pass = [&](const BlockQ6_K* const* rows, const BlockQ8_K* const* activations, int64_t, auto tokens,
                         __m256* acc) {
-    GroupPrefetch no_prefetch(nullptr, 0, 0);
+    GroupPrefetch no_prefetch(rows[0], 0, 0);  // nothing to fetch ahead: the rows are in cache
     dot_q6_k_4_rows<decltype(tokens)::value>(rows, activations, n_blocks, masks, no_prefetch, acc);
   };
   for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
