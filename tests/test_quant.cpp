@@ -362,13 +362,10 @@ TEST(QuantDot, RowsMatchDequantizedDot) {
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 
-// The scalar twin of each AVX2 dot, type-erased the same way as the dispatch table.
-float scalar_dot(DType type, const void* w, const void* a, int64_t n) {
-  const auto* x = static_cast<const float*>(a);
+// The scalar twin of each AVX2 dot of a quantized type, type-erased the same way as the
+// dispatch table.
+float scalar_quant_dot(DType type, const void* w, const void* a, int64_t n) {
   switch (type) {
-    case DType::F32: return scalar::dot_f32(static_cast<const float*>(w), x, n);
-    case DType::F16: return scalar::dot_f16(static_cast<const uint16_t*>(w), x, n);
-    case DType::BF16: return scalar::dot_bf16(static_cast<const uint16_t*>(w), x, n);
     case DType::Q4_0: return scalar::vec_dot(static_cast<const BlockQ4_0*>(w), static_cast<const BlockQ8_0*>(a), n);
     case DType::Q4_1: return scalar::vec_dot(static_cast<const BlockQ4_1*>(w), static_cast<const BlockQ8_1*>(a), n);
     case DType::Q5_0: return scalar::vec_dot(static_cast<const BlockQ5_0*>(w), static_cast<const BlockQ8_0*>(a), n);
@@ -378,6 +375,17 @@ float scalar_dot(DType type, const void* w, const void* a, int64_t n) {
     case DType::Q5_K: return scalar::vec_dot(static_cast<const BlockQ5_K*>(w), static_cast<const BlockQ8_K*>(a), n);
     case DType::Q6_K: return scalar::vec_dot(static_cast<const BlockQ6_K*>(w), static_cast<const BlockQ8_K*>(a), n);
     default: throw InvalidArgument("no scalar dot");
+  }
+}
+
+// ... and of every type, the float ones included.
+float scalar_dot(DType type, const void* w, const void* a, int64_t n) {
+  const auto* x = static_cast<const float*>(a);
+  switch (type) {
+    case DType::F32: return scalar::dot_f32(static_cast<const float*>(w), x, n);
+    case DType::F16: return scalar::dot_f16(static_cast<const uint16_t*>(w), x, n);
+    case DType::BF16: return scalar::dot_bf16(static_cast<const uint16_t*>(w), x, n);
+    default: return scalar_quant_dot(type, w, a, n);
   }
 }
 
@@ -514,7 +522,7 @@ TEST(QuantDot, RowsAvx2MatchScalarAtTheExtremes) {
         k.dequantize_row(row, w.data(), n);
         double abs_sum = 0;
         for (int64_t i = 0; i < n; ++i) abs_sum += std::fabs(static_cast<double>(w[i]) * activation_values[i]);
-        EXPECT_NEAR(out[r], scalar_dot(type, row, activation.data(), n), 1e-5 * abs_sum + 1e-30)
+        EXPECT_NEAR(out[r], scalar_quant_dot(type, row, activation.data(), n), 1e-5 * abs_sum + 1e-30)
             << dtype_name(type) << " pattern " << pattern << " row " << r << " (fill 0x" << std::hex
             << int{fills[(r + pattern) % 4]} << std::dec << ")";
       }
