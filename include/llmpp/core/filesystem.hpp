@@ -6,7 +6,6 @@
 #pragma once
 
 #include <filesystem>
-#include <string>
 #include <system_error>
 #include <vector>
 
