@@ -1,12 +1,15 @@
 // A persistent pool of worker threads shared by every kernel. Work is split by rows into
 // one contiguous chunk per thread; no thread is created per operation, and the calling
 // thread takes a share of the work itself. A decode step runs a few hundred short
-// operations, so waiting threads spin briefly before they sleep: a futex wake-up per
-// operation would cost more than the operation on a small model.
+// operations with short single-threaded steps (norms, RoPE, quantizing the activation)
+// between them, so waiting threads spin for up to kSpinMicroseconds before they sleep: a
+// futex wake-up per operation costs a scheduler round trip, more than many of the
+// operations themselves.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -80,16 +83,20 @@ class ThreadPool {
   }
 
  private:
-  // Polls `ready` for a few microseconds; true when it became true.
+  // Polls `ready` for up to kSpinMicroseconds (the clock is read once per 64 polls, since
+  // the cost of a pause instruction differs tenfold between CPUs); true when it became true.
   template <typename Ready>
   static bool spin_until(Ready&& ready) {
-    for (int i = 0; i < spin_iterations; ++i) {
-      if (ready()) return true;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (ready()) return true;
 #if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return ready();
     }
-    return ready();
   }
 
   void worker_loop(int index) {
@@ -124,7 +131,7 @@ class ThreadPool {
   int n_tasks_ = 0;
   std::atomic<int> pending_{0};
   std::atomic<uint64_t> generation_{0};  // bumped (under mutex_) for each parallel_for
-  static constexpr int spin_iterations = 256;  // a few µs of pause instructions, then sleep
+  static constexpr int kSpinMicroseconds = 50;  // then sleep
   bool stop_ = false;
 };
 
