@@ -1,6 +1,8 @@
 // llmpp-bench: prompt processing (ppN) and text generation (tgN) speed, modelled on
-// llama-bench. Every tg figure is also given as a share of the machine's memory-bandwidth
-// ceiling measured in the same run: bytes of weights read per token × tokens/s ÷ bandwidth.
+// llama-bench. Every figure is also given as a share of a ceiling measured in the same run,
+// just before its model is loaded (the machine's bandwidth drifts over minutes): tg as a
+// share of the memory read bandwidth (bytes of weights read per token × tokens/s ÷
+// bandwidth), pp as a share of the FP32 FMA peak (FLOPs of the prompt ÷ seconds ÷ peak).
 
 #include <chrono>
 #include <cmath>
@@ -99,6 +101,35 @@ uint64_t weight_bytes_per_token(const llmpp::Model& model) {
   return bytes;
 }
 
+// FLOPs of one forward pass over an n-token prompt (2 per multiply-add): every matrix once
+// per token (the active experts of a MoE layer), the attention scores and weighted values of
+// each head over the positions each token sees, and the output head once (only the last
+// token's logits are computed).
+double prompt_flops(const llmpp::Model& model, int64_t n) {
+  const llmpp::ModelConfig& c = model.config();
+  const llmpp::ModelWeights& w = model.weights();
+  double per_token = 0.0;
+  for (const llmpp::LayerWeights& layer : w.layers) {
+    per_token += static_cast<double>(layer.wq.n_elements() + layer.wk.n_elements() + layer.wv.n_elements() +
+                                     layer.wo.n_elements());
+    if (c.is_moe()) {
+      per_token += static_cast<double>(layer.moe.router.n_elements());
+      double experts = 0.0;
+      for (const auto& e : layer.moe.experts)
+        experts += static_cast<double>(e.gate.n_elements() + e.up.n_elements() + e.down.n_elements());
+      per_token += experts / c.n_experts * c.n_experts_per_tok;
+    } else {
+      per_token += static_cast<double>(layer.ffn.gate.n_elements() + layer.ffn.up.n_elements() +
+                                       layer.ffn.down.n_elements());
+    }
+  }
+  double positions_seen = 0.0;  // sum over the prompt's tokens of the keys each attends to
+  for (int64_t i = 0; i < n; ++i)
+    positions_seen += static_cast<double>(c.sliding_window > 0 ? std::min<int64_t>(i + 1, c.sliding_window) : i + 1);
+  const double attention = 2.0 * c.n_heads * c.head_dim() * positions_seen * c.n_layers;  // q.k and p.v
+  return 2.0 * (per_token * static_cast<double>(n) + attention + static_cast<double>(w.output.n_elements()));
+}
+
 uint64_t model_bytes(const llmpp::Model& model) {
   uint64_t bytes = weight_bytes_per_token(model) - model.weights().token_embd.row_stride();
   if (model.weights().output.data != model.weights().token_embd.data) bytes += model.weights().token_embd.nbytes;
@@ -124,6 +155,8 @@ struct Row {
   std::string test;
   Stat tokens_per_second;
   double bandwidth_share;  // tg only; < 0 for pp
+  double fma_share;        // pp only; < 0 for tg
+  double bandwidth, fma_peak;  // the ceilings measured before this model, bytes/s and FLOP/s
 };
 
 // One "Name: N kB" field of /proc/self/status, in KiB (-1 when absent).
@@ -251,20 +284,32 @@ int main(int argc, char** argv) {
     double peak_mib, weights_mib, kv_mib;
   };
   std::vector<Memory> memory;  // one per model
-  double bandwidth = 0, fma_peak = 0;
+  double bandwidth = 0, fma_peak = 0;  // the latest measurement
+  double bandwidth_at_start = 0, fma_peak_at_start = 0;
   try {
     {
       llmpp::ThreadPool probe(*std::max_element(args.threads.begin(), args.threads.end()));
       bandwidth = llmpp::bench::measure_read_bandwidth(probe);
       fma_peak = llmpp::bench::measure_fma_peak(probe);
     }
+    bandwidth_at_start = bandwidth;
+    fma_peak_at_start = fma_peak;
     std::fprintf(stderr, "llmpp-bench: memory read bandwidth %.1f GB/s, FP32 FMA peak %.1f GFLOP/s (%d threads)\n",
                  bandwidth / 1e9, fma_peak / 1e9, *std::max_element(args.threads.begin(), args.threads.end()));
     std::vector<std::pair<std::string, std::string>> specs;  // (label, what)
     for (const auto& m : args.models) specs.push_back({m, "file"});
     for (const auto& s : args.synthetic) specs.push_back({s, "synthetic"});
+    bool first = true;
     for (const auto& [label, kind] : specs) {
-      reset_peak_rss();
+      if (!first) {  // the first model uses the measurement above
+        llmpp::ThreadPool probe(*std::max_element(args.threads.begin(), args.threads.end()));
+        bandwidth = llmpp::bench::measure_read_bandwidth(probe);
+        fma_peak = llmpp::bench::measure_fma_peak(probe);
+        std::fprintf(stderr, "llmpp-bench: memory read bandwidth %.1f GB/s, FP32 FMA peak %.1f GFLOP/s (before %s)\n",
+                     bandwidth / 1e9, fma_peak / 1e9, label.c_str());
+      }
+      first = false;
+      reset_peak_rss();  // after the measurement: its buffer is not the model's memory
       uint64_t kv_bytes = 0;
       std::shared_ptr<llmpp::Model> model =
           kind == "file" ? llmpp::Model::load(label)
@@ -295,7 +340,9 @@ int main(int argc, char** argv) {
             if (r > 0) speeds.push_back(args.n_prompt / s);
           }
           const Stat st = stats(speeds);
-          rows.push_back({label, type, size_gib, n_threads, "pp" + std::to_string(args.n_prompt), st, -1.0});
+          const double flops_per_second = prompt_flops(*model, args.n_prompt) / args.n_prompt * st.mean;
+          rows.push_back({label, type, size_gib, n_threads, "pp" + std::to_string(args.n_prompt), st, -1.0,
+                          flops_per_second / fma_peak, bandwidth, fma_peak});
         }
         if (args.n_gen > 0) {
           std::vector<double> speeds;
@@ -312,7 +359,8 @@ int main(int argc, char** argv) {
           }
           const Stat st = stats(speeds);
           const double share = static_cast<double>(per_token) * st.mean / bandwidth;
-          rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), st, share});
+          rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), st, share, -1.0, bandwidth,
+                          fma_peak});
         }
       }
       // Issue 6's memory bound: peak RSS at most (weights + KV cache) + 10%.
@@ -328,28 +376,34 @@ int main(int argc, char** argv) {
                                             return a.peak_mib < b.peak_mib;
                                           })->peak_mib;
   if (args.output == "md") {
-    std::printf("| model | type | size GiB | threads | test | t/s | share of bandwidth ceiling |\n");
-    std::printf("|---|---|---:|---:|---|---:|---:|\n");
+    const auto percent = [](double share) {
+      return share >= 0 ? std::to_string(static_cast<int>(std::lround(share * 100))) + "%" : std::string();
+    };
+    std::printf("| model | type | size GiB | threads | test | t/s | share of bandwidth ceiling | share of FMA peak "
+                "| bandwidth GB/s | FMA peak GFLOP/s |\n");
+    std::printf("|---|---|---:|---:|---|---:|---:|---:|---:|---:|\n");
     for (const Row& r : rows) {
-      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s |\n", r.model.c_str(), r.type.c_str(), r.size_gib,
-                  r.threads, r.test.c_str(), r.tokens_per_second.mean, r.tokens_per_second.stddev,
-                  r.bandwidth_share >= 0 ? (std::to_string(static_cast<int>(std::lround(r.bandwidth_share * 100))) + "%").c_str()
-                                         : "");
+      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s | %s | %.1f | %.1f |\n", r.model.c_str(), r.type.c_str(),
+                  r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean, r.tokens_per_second.stddev,
+                  percent(r.bandwidth_share).c_str(), percent(r.fma_share).c_str(), r.bandwidth / 1e9, r.fma_peak / 1e9);
     }
-    std::printf("\nmemory read bandwidth: %.1f GB/s; FP32 FMA peak: %.1f GFLOP/s; peak RSS: %.0f MiB\n",
-                bandwidth / 1e9, fma_peak / 1e9, rss_mib);
+    std::printf("\nmemory read bandwidth at start: %.1f GB/s; FP32 FMA peak at start: %.1f GFLOP/s (each row's own in the "
+                "table); peak RSS: %.0f MiB\n",
+                bandwidth_at_start / 1e9, fma_peak_at_start / 1e9, rss_mib);
     for (const Memory& m : memory)
       std::printf("peak RSS %s: %.1f MiB; weights %.1f MiB + KV cache %.1f MiB, + 10%% = %.1f MiB\n", m.model.c_str(),
                   m.peak_mib, m.weights_mib, m.kv_mib, 1.1 * (m.weights_mib + m.kv_mib));
   } else {
     std::printf("{\n  \"bandwidth_gb_s\": %.3f,\n  \"fma_peak_gflop_s\": %.3f,\n  \"peak_rss_mib\": %.1f,\n  \"results\": [\n",
-                bandwidth / 1e9, fma_peak / 1e9, rss_mib);
+                bandwidth_at_start / 1e9, fma_peak_at_start / 1e9, rss_mib);
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       std::printf("    {\"model\": \"%s\", \"type\": \"%s\", \"size_gib\": %.3f, \"threads\": %d, \"test\": \"%s\", "
-                  "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"bandwidth_share\": %s}%s\n",
+                  "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"bandwidth_share\": %s, \"fma_peak_share\": %s, "
+                  "\"bandwidth_gb_s\": %.3f, \"fma_peak_gflop_s\": %.3f}%s\n",
                   r.model.c_str(), r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
                   r.tokens_per_second.stddev, r.bandwidth_share >= 0 ? std::to_string(r.bandwidth_share).c_str() : "null",
+                  r.fma_share >= 0 ? std::to_string(r.fma_share).c_str() : "null", r.bandwidth / 1e9, r.fma_peak / 1e9,
                   i + 1 < rows.size() ? "," : "");
     }
     std::printf("  ]\n}\n");
