@@ -3,6 +3,7 @@
 // just before its model is loaded (the machine's bandwidth drifts over minutes): tg as a
 // share of the memory read bandwidth (bytes of weights read per token × tokens/s ÷
 // bandwidth), pp as a share of the FP32 FMA peak (FLOPs of the prompt ÷ seconds ÷ peak).
+// Both ceilings are measured with the largest thread count of -t.
 
 #include <chrono>
 #include <cmath>
@@ -249,12 +250,14 @@ void report_load(const std::string& path, int n_threads) {
   }
   const long rss_generated = current_rss_kib();
   const double mib = 1024.0 * 1024.0;
-  std::printf("load: %s: file %.1f MiB; read once %.1f ms; Model::load %.2f ms (%.2f%% of the read); "
-              "RSS before %.1f MiB, after load %.1f MiB, after 16 tokens %.1f MiB (peak %.1f MiB); KV cache %.1f MiB; "
-              "budget file + KV + 64 MiB = %.1f MiB\n",
-              path.c_str(), file_bytes / mib, read_s * 1e3, load_s * 1e3, 100.0 * load_s / read_s, rss_before / 1024.0,
-              rss_loaded / 1024.0, rss_generated / 1024.0, peak_rss_kib() / 1024.0, state.cache.bytes() / mib,
-              (file_bytes + state.cache.bytes()) / mib + 64.0);
+  // To stderr, so that stdout stays one table or one JSON document.
+  std::fprintf(stderr,
+               "load: %s: file %.1f MiB; read once %.1f ms; Model::load %.2f ms (%.2f%% of the read); "
+               "RSS before %.1f MiB, after load %.1f MiB, after 16 tokens %.1f MiB (peak %.1f MiB); KV cache %.1f MiB; "
+               "budget file + KV + 64 MiB = %.1f MiB\n",
+               path.c_str(), file_bytes / mib, read_s * 1e3, load_s * 1e3, 100.0 * load_s / read_s, rss_before / 1024.0,
+               rss_loaded / 1024.0, rss_generated / 1024.0, peak_rss_kib() / 1024.0, state.cache.bytes() / mib,
+               (file_bytes + state.cache.bytes()) / mib + 64.0);
 }
 
 }  // namespace
@@ -359,8 +362,8 @@ int main(int argc, char** argv) {
           }
           const Stat st = stats(speeds);
           const double share = static_cast<double>(per_token) * st.mean / bandwidth;
-          rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), st, share, -1.0, bandwidth,
-                          fma_peak});
+          rows.push_back(
+              {label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), st, share, -1.0, bandwidth, fma_peak});
         }
       }
       // Issue 6's memory bound: peak RSS at most (weights + KV cache) + 10%.
@@ -383,12 +386,13 @@ int main(int argc, char** argv) {
                 "| bandwidth GB/s | FMA peak GFLOP/s |\n");
     std::printf("|---|---|---:|---:|---|---:|---:|---:|---:|---:|\n");
     for (const Row& r : rows) {
-      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s | %s | %.1f | %.1f |\n", r.model.c_str(), r.type.c_str(),
-                  r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean, r.tokens_per_second.stddev,
-                  percent(r.bandwidth_share).c_str(), percent(r.fma_share).c_str(), r.bandwidth / 1e9, r.fma_peak / 1e9);
+      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s | %s | %.1f | %.1f |\n", r.model.c_str(),
+                  r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
+                  r.tokens_per_second.stddev, percent(r.bandwidth_share).c_str(), percent(r.fma_share).c_str(),
+                  r.bandwidth / 1e9, r.fma_peak / 1e9);
     }
-    std::printf("\nmemory read bandwidth at start: %.1f GB/s; FP32 FMA peak at start: %.1f GFLOP/s (each row's own in the "
-                "table); peak RSS: %.0f MiB\n",
+    std::printf("\nmemory read bandwidth at start: %.1f GB/s; FP32 FMA peak at start: %.1f GFLOP/s "
+                "(each row's own in the table); peak RSS: %.0f MiB\n",
                 bandwidth_at_start / 1e9, fma_peak_at_start / 1e9, rss_mib);
     for (const Memory& m : memory)
       std::printf("peak RSS %s: %.1f MiB; weights %.1f MiB + KV cache %.1f MiB, + 10%% = %.1f MiB\n", m.model.c_str(),
