@@ -330,7 +330,10 @@ int main(int argc, char** argv) {
         llmpp::ThreadPool pool(n_threads);
         llmpp::StateOptions options;
         options.n_ctx = args.n_prompt + args.n_gen + 1;
-        options.max_block = std::max(1, args.n_prompt);
+        // The prompt goes in the library's default blocks (256 tokens): pp512 is as fast as in
+        // one block of 512 (Q4_0 34.2 vs 33.6 t/s, Q4_K_M 38.2 vs 37.8) with half the
+        // activation buffers, which a 512-token block made exceed 10% of a 0.6 GB model.
+        options.max_block = std::max(1, std::min(args.n_prompt, options.max_block));
         llmpp::InferenceState state = model->new_state(options);
         kv_bytes = std::max<uint64_t>(kv_bytes, state.cache.bytes());
         if (args.n_prompt > 0) {
