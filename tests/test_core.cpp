@@ -28,7 +28,9 @@ TEST(Fp16, RoundTripsEveryHalf) {
       EXPECT_EQ(fp32_to_bits(f), fp32_to_bits(hw)) << h;
     }
 #endif
-    if (!std::isnan(f)) EXPECT_EQ(fp32_to_fp16(f), h) << h;
+    if (!std::isnan(f)) {
+      EXPECT_EQ(fp32_to_fp16(f), h) << h;
+    }
   }
   EXPECT_EQ(fp16_to_fp32(0x3c00), 1.0f);
   EXPECT_EQ(fp16_to_fp32(0xc000), -2.0f);
