@@ -82,24 +82,31 @@ Args parse_args(int argc, char** argv) {
   return args;
 }
 
+// Calls add(matrix, share) for every matrix a token is multiplied by, share being the fraction
+// of tokens that use it: 1, or n_experts_per_tok / n_experts for a MoE expert's matrices.
+template <typename Add>
+void for_each_token_matrix(const llmpp::Model& model, Add&& add) {
+  const llmpp::ModelConfig& c = model.config();
+  for (const llmpp::LayerWeights& layer : model.weights().layers) {
+    for (const llmpp::TensorView* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) add(*m, 1.0);
+    if (c.is_moe()) {
+      add(layer.moe.router, 1.0);
+      const double share = static_cast<double>(c.n_experts_per_tok) / c.n_experts;
+      for (const auto& e : layer.moe.experts)
+        for (const llmpp::TensorView* m : {&e.gate, &e.up, &e.down}) add(*m, share);
+    } else {
+      for (const llmpp::TensorView* m : {&layer.ffn.gate, &layer.ffn.up, &layer.ffn.down}) add(*m, 1.0);
+    }
+  }
+}
+
 // Bytes of weights one decoded token reads: every matrix once (only the active experts of
 // a MoE layer), the output head, and one embedding row.
 uint64_t weight_bytes_per_token(const llmpp::Model& model) {
-  const llmpp::ModelConfig& c = model.config();
   const llmpp::ModelWeights& w = model.weights();
-  uint64_t bytes = w.output.nbytes + w.token_embd.row_stride();
-  for (const llmpp::LayerWeights& layer : w.layers) {
-    bytes += layer.wq.nbytes + layer.wk.nbytes + layer.wv.nbytes + layer.wo.nbytes;
-    if (c.is_moe()) {
-      bytes += layer.moe.router.nbytes;
-      uint64_t experts = 0;
-      for (const auto& e : layer.moe.experts) experts += e.gate.nbytes + e.up.nbytes + e.down.nbytes;
-      bytes += experts / static_cast<uint64_t>(c.n_experts) * static_cast<uint64_t>(c.n_experts_per_tok);
-    } else {
-      bytes += layer.ffn.gate.nbytes + layer.ffn.up.nbytes + layer.ffn.down.nbytes;
-    }
-  }
-  return bytes;
+  double matrices = 0.0;
+  for_each_token_matrix(model, [&](const llmpp::TensorView& m, double share) { matrices += share * m.nbytes; });
+  return w.output.nbytes + w.token_embd.row_stride() + static_cast<uint64_t>(std::llround(matrices));
 }
 
 // FLOPs of one forward pass over an n-token prompt (2 per multiply-add): every matrix once
@@ -108,27 +115,16 @@ uint64_t weight_bytes_per_token(const llmpp::Model& model) {
 // token's logits are computed).
 double prompt_flops(const llmpp::Model& model, int64_t n) {
   const llmpp::ModelConfig& c = model.config();
-  const llmpp::ModelWeights& w = model.weights();
   double per_token = 0.0;
-  for (const llmpp::LayerWeights& layer : w.layers) {
-    per_token += static_cast<double>(layer.wq.n_elements() + layer.wk.n_elements() + layer.wv.n_elements() +
-                                     layer.wo.n_elements());
-    if (c.is_moe()) {
-      per_token += static_cast<double>(layer.moe.router.n_elements());
-      double experts = 0.0;
-      for (const auto& e : layer.moe.experts)
-        experts += static_cast<double>(e.gate.n_elements() + e.up.n_elements() + e.down.n_elements());
-      per_token += experts / c.n_experts * c.n_experts_per_tok;
-    } else {
-      per_token += static_cast<double>(layer.ffn.gate.n_elements() + layer.ffn.up.n_elements() +
-                                       layer.ffn.down.n_elements());
-    }
-  }
+  for_each_token_matrix(model, [&](const llmpp::TensorView& m, double share) {
+    per_token += share * static_cast<double>(m.n_elements());
+  });
   double positions_seen = 0.0;  // sum over the prompt's tokens of the keys each attends to
   for (int64_t i = 0; i < n; ++i)
     positions_seen += static_cast<double>(c.sliding_window > 0 ? std::min<int64_t>(i + 1, c.sliding_window) : i + 1);
   const double attention = 2.0 * c.n_heads * c.head_dim() * positions_seen * c.n_layers;  // q.k and p.v
-  return 2.0 * (per_token * static_cast<double>(n) + attention + static_cast<double>(w.output.n_elements()));
+  return 2.0 * (per_token * static_cast<double>(n) + attention +
+                static_cast<double>(model.weights().output.n_elements()));
 }
 
 uint64_t model_bytes(const llmpp::Model& model) {
@@ -290,28 +286,24 @@ int main(int argc, char** argv) {
   double bandwidth = 0, fma_peak = 0;  // the latest measurement
   double bandwidth_at_start = 0, fma_peak_at_start = 0;
   try {
-    {
-      llmpp::ThreadPool probe(*std::max_element(args.threads.begin(), args.threads.end()));
+    const int max_threads = *std::max_element(args.threads.begin(), args.threads.end());
+    const auto measure_ceilings = [&](const std::string& before) {
+      llmpp::ThreadPool probe(max_threads);
       bandwidth = llmpp::bench::measure_read_bandwidth(probe);
       fma_peak = llmpp::bench::measure_fma_peak(probe);
-    }
-    bandwidth_at_start = bandwidth;
-    fma_peak_at_start = fma_peak;
-    std::fprintf(stderr, "llmpp-bench: memory read bandwidth %.1f GB/s, FP32 FMA peak %.1f GFLOP/s (%d threads)\n",
-                 bandwidth / 1e9, fma_peak / 1e9, *std::max_element(args.threads.begin(), args.threads.end()));
+      std::fprintf(stderr,
+                   "llmpp-bench: memory read bandwidth %.1f GB/s, FP32 FMA peak %.1f GFLOP/s (%d threads, before %s)\n",
+                   bandwidth / 1e9, fma_peak / 1e9, max_threads, before.c_str());
+    };
     std::vector<std::pair<std::string, std::string>> specs;  // (label, what)
     for (const auto& m : args.models) specs.push_back({m, "file"});
     for (const auto& s : args.synthetic) specs.push_back({s, "synthetic"});
-    bool first = true;
     for (const auto& [label, kind] : specs) {
-      if (!first) {  // the first model uses the measurement above
-        llmpp::ThreadPool probe(*std::max_element(args.threads.begin(), args.threads.end()));
-        bandwidth = llmpp::bench::measure_read_bandwidth(probe);
-        fma_peak = llmpp::bench::measure_fma_peak(probe);
-        std::fprintf(stderr, "llmpp-bench: memory read bandwidth %.1f GB/s, FP32 FMA peak %.1f GFLOP/s (before %s)\n",
-                     bandwidth / 1e9, fma_peak / 1e9, label.c_str());
+      measure_ceilings(label);
+      if (bandwidth_at_start == 0) {  // the first model's
+        bandwidth_at_start = bandwidth;
+        fma_peak_at_start = fma_peak;
       }
-      first = false;
       reset_peak_rss();  // after the measurement: its buffer is not the model's memory
       uint64_t kv_bytes = 0;
       std::shared_ptr<llmpp::Model> model =
