@@ -602,48 +602,16 @@ inline __m256i q4_0_block_lanes(const Q4_0Quants& q, const BlockQ8_0& a) {
   return _mm256_madd_epi16(fold_row_pairs(p01, p23), _mm256_set1_epi16(1));
 }
 
-// Q4_0 decode, rows w[0..3] against one activation row: the dots in lanes [r0, r2, r0, r2 | r1,
-// r3, r1, r3]. Blocks go in pairs: one _mm256_hadd_epi32 puts both blocks' row sums in one
-// register, so the offset (q - 8) a = q a - 8 sum(a), the conversion and the FMA with the
-// scales run once per two blocks (15% faster in cache on Zen 1 than once per block).
-// scale_twice, offset_twice: q8_0_row_terms of the activation.
-inline __m256 dot_q4_0_4_rows(const BlockQ4_0* const* w, const BlockQ8_0* a, const float* scale_twice,
-                              const int32_t* offset_twice, int64_t n_blocks, GroupPrefetch prefetch) {
-  const BlockQ4_0 *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
-  __m256 acc = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= n_blocks; i += 2) {
-    prefetch.step();
-    prefetch.step();
-    const __m256i first = q4_0_block_lanes(unpack_q4_0_4_rows(w0[i], w1[i], w2[i], w3[i]), a[i]);
-    const __m256i second = q4_0_block_lanes(unpack_q4_0_4_rows(w0[i + 1], w1[i + 1], w2[i + 1], w3[i + 1]), a[i + 1]);
-    // Both lanes [x_i, x_i, x_i+1, x_i+1], as the blocks of the sums.
-    const __m256i offsets = _mm256_broadcastsi128_si256(load128(offset_twice + 2 * i));
-    const __m256 activation_scales = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(scale_twice + 2 * i));
-    const __m256 weight_scales =
-        halves_acac_bdbd(w0[i].d, w2[i].d, w0[i + 1].d, w2[i + 1].d, w1[i].d, w3[i].d, w1[i + 1].d, w3[i + 1].d);
-    const __m256i lanes = _mm256_sub_epi32(_mm256_hadd_epi32(first, second), offsets);
-    acc = _mm256_fmadd_ps(_mm256_mul_ps(weight_scales, activation_scales), _mm256_cvtepi32_ps(lanes), acc);
-  }
-  if (i < n_blocks) {  // an odd last block: the second block's sums and scales are zero
-    prefetch.step();
-    const __m256i last = q4_0_block_lanes(unpack_q4_0_4_rows(w0[i], w1[i], w2[i], w3[i]), a[i]);
-    const __m256 weight_scales = halves_acac_bdbd(w0[i].d, w2[i].d, 0, 0, w1[i].d, w3[i].d, 0, 0);
-    const __m256i lanes =
-        _mm256_sub_epi32(_mm256_hadd_epi32(last, _mm256_setzero_si256()), _mm256_set1_epi32(offset_twice[2 * i]));
-    acc = _mm256_fmadd_ps(_mm256_mul_ps(weight_scales, _mm256_set1_ps(scale_twice[2 * i])), _mm256_cvtepi32_ps(lanes),
-                          acc);
-  }
-  return acc;
-}
-
-// Q4_0 prefill, rows w[0..3] against kTokens activation rows: acc[t] += token t's lanes [r0, r0,
-// r2, r2 | r1, r1, r3, r3], each block unpacked once for all tokens. One block per step: in
-// pairs, as for decode, the quants of two blocks and four tokens' sums outgrow the 16 registers
-// (30% slower). scale[t], offset_twice[t]: token t's rows of q8_0_row_terms.
+// Q4_0, rows w[0..3] against kTokens activation rows: acc[t] += token t's lanes [r0, r2, r0,
+// r2 | r1, r3, r1, r3], each block unpacked once for all tokens. Blocks go in pairs: one
+// _mm256_hadd_epi32 puts both blocks' row sums in one register, so the offset
+// (q - 8) a = q a - 8 sum(a), the conversion and the FMA with the scales run once per two
+// blocks (on Zen 1, decode is 15% faster in cache than with one block per step, prefill 4%).
+// scale_twice[t], offset_twice[t]: token t's rows of q8_0_row_terms.
 template <int kTokens>
-inline void dot_q4_0_4_rows_tokens(const BlockQ4_0* const* w, const BlockQ8_0* const* a, const float* const* scale,
-                                   const int32_t* const* offset_twice, int64_t n_blocks, __m256* acc) {
+inline void dot_q4_0_4_rows(const BlockQ4_0* const* w, const BlockQ8_0* const* a, const float* const* scale_twice,
+                            const int32_t* const* offset_twice, int64_t n_blocks, GroupPrefetch prefetch,
+                            __m256* acc) {
   const BlockQ4_0 *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
   // Local copies: through the pointers the compiler must assume aliasing, and would load and
   // store the sums every step (a store-to-load chain on the FMA's dependency).
@@ -653,20 +621,39 @@ inline void dot_q4_0_4_rows_tokens(const BlockQ4_0* const* w, const BlockQ8_0* c
   __m256 sums[kTokens];
   for (int t = 0; t < kTokens; ++t) {
     activations[t] = a[t];
-    scales[t] = scale[t];
+    scales[t] = scale_twice[t];
     offsets[t] = offset_twice[t];
     sums[t] = acc[t];
   }
-  for (int64_t i = 0; i < n_blocks; ++i) {
-    const Q4_0Quants q = unpack_q4_0_4_rows(w0[i], w1[i], w2[i], w3[i]);
-    const __m256 weight_scales = halves_aacc_bbdd(w0[i].d, w1[i].d, w2[i].d, w3[i].d);
+  int64_t i = 0;
+  for (; i + 2 <= n_blocks; i += 2) {
+    prefetch.step();
+    prefetch.step();
+    const Q4_0Quants first = unpack_q4_0_4_rows(w0[i], w1[i], w2[i], w3[i]);
+    const Q4_0Quants second = unpack_q4_0_4_rows(w0[i + 1], w1[i + 1], w2[i + 1], w3[i + 1]);
+    const __m256 weight_scales =
+        halves_acac_bdbd(w0[i].d, w2[i].d, w0[i + 1].d, w2[i + 1].d, w1[i].d, w3[i].d, w1[i + 1].d, w3[i + 1].d);
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) {
-      // Each lane holds half a row's sum, so half the offset 8 sum(a).
-      const __m256i lanes = _mm256_sub_epi32(q4_0_block_lanes(q, activations[t][i]),
-                                             _mm256_set1_epi32(offsets[t][2 * i] / 2));
-      const __m256 scale = _mm256_mul_ps(weight_scales, _mm256_set1_ps(scales[t][i]));
-      sums[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), sums[t]);
+      // Both lanes [x_i, x_i, x_i+1, x_i+1], as the blocks of the sums.
+      const __m256i offset_lanes = _mm256_broadcastsi128_si256(load128(offsets[t] + 2 * i));
+      const __m256 scale_lanes = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(scales[t] + 2 * i));
+      const __m256i lanes = _mm256_sub_epi32(_mm256_hadd_epi32(q4_0_block_lanes(first, activations[t][i]),
+                                                               q4_0_block_lanes(second, activations[t][i + 1])),
+                                             offset_lanes);
+      sums[t] = _mm256_fmadd_ps(_mm256_mul_ps(weight_scales, scale_lanes), _mm256_cvtepi32_ps(lanes), sums[t]);
+    }
+  }
+  if (i < n_blocks) {  // an odd last block: the second block's sums and scales are zero
+    prefetch.step();
+    const Q4_0Quants last = unpack_q4_0_4_rows(w0[i], w1[i], w2[i], w3[i]);
+    const __m256 weight_scales = halves_acac_bdbd(w0[i].d, w2[i].d, 0, 0, w1[i].d, w3[i].d, 0, 0);
+    for (int t = 0; t < kTokens; ++t) {
+      const __m256i lanes =
+          _mm256_sub_epi32(_mm256_hadd_epi32(q4_0_block_lanes(last, activations[t][i]), _mm256_setzero_si256()),
+                           _mm256_set1_epi32(offsets[t][2 * i]));
+      sums[t] = _mm256_fmadd_ps(_mm256_mul_ps(weight_scales, _mm256_set1_ps(scales[t][2 * i])),
+                                _mm256_cvtepi32_ps(lanes), sums[t]);
     }
   }
   for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
@@ -674,7 +661,7 @@ inline void dot_q4_0_4_rows_tokens(const BlockQ4_0* const* w, const BlockQ8_0* c
 
 }  // namespace quant_simd
 
-// Q4_0 decode: four rows per pass (quant_simd::dot_q4_0_4_rows).
+// Q4_0 decode: four rows per pass (quant_simd::dot_q4_0_4_rows with one token).
 inline void vec_dot_rows(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a, int64_t n, float* out,
                          int64_t n_rows) {
   using namespace quant_simd;
@@ -687,12 +674,14 @@ inline void vec_dot_rows(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_
     offset_twice = terms.offset_twice.data();
   };
   const auto pass = [&](const BlockQ4_0* const* rows, GroupPrefetch prefetch) {
-    return dot_q4_0_4_rows(rows, a, scale_twice, offset_twice, n_blocks, prefetch);
+    __m256 acc = _mm256_setzero_ps();
+    dot_q4_0_4_rows<1>(rows, &a, &scale_twice, &offset_twice, n_blocks, prefetch, &acc);
+    return acc;
   };
   for_each_4_rows(w, row_stride, a, n, out, n_rows, prepare, pass, store_rows_acac_bdbd);
 }
 
-// Q4_0 prefill: four rows and four tokens per pass (quant_simd::dot_q4_0_4_rows_tokens).
+// Q4_0 prefill: four rows and four tokens per pass.
 inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a,
                                 uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
                                 int64_t out_stride, int64_t n_rows) {
@@ -702,16 +691,17 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
   const auto pass = [&](const BlockQ4_0* const* rows, const BlockQ8_0* const* activations, int64_t t, auto tokens,
                         __m256* acc) {
     constexpr int kTokens = decltype(tokens)::value;
-    const float* scale[kTokens];
+    const float* scale_twice[kTokens];
     const int32_t* offset_twice[kTokens];
     for (int k = 0; k < kTokens; ++k) {
-      scale[k] = terms.scale.data() + (t + k) * n_blocks;
+      scale_twice[k] = terms.scale_twice.data() + 2 * (t + k) * n_blocks;
       offset_twice[k] = terms.offset_twice.data() + 2 * (t + k) * n_blocks;
     }
-    dot_q4_0_4_rows_tokens<kTokens>(rows, activations, scale, offset_twice, n_blocks, acc);
+    GroupPrefetch no_prefetch(rows[0], 0, 0);  // nothing to fetch ahead: the rows are in cache
+    dot_q4_0_4_rows<kTokens>(rows, activations, scale_twice, offset_twice, n_blocks, no_prefetch, acc);
   };
   for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
-                            store_rows_aacc_bbdd);
+                            store_rows_acac_bdbd);
 }
 
 // Q8_0: the activation block is loaded once per 4 rows. Each row's 8 int32 lanes are folded
