@@ -606,7 +606,8 @@ inline __m256i q4_0_block_lanes(const Q4_0Quants& q, const BlockQ8_0& a) {
 // r2 | r1, r3, r1, r3], each block unpacked once for all tokens. Blocks go in pairs: one
 // _mm256_hadd_epi32 puts both blocks' row sums in one register, so the offset
 // (q - 8) a = q a - 8 sum(a), the conversion and the FMA with the scales run once per two
-// blocks (on Zen 1, decode is 15% faster in cache than with one block per step, prefill 4%).
+// blocks (on Zen 1, decode runs 10-15% faster in cache than with one block per step,
+// prefill 4%).
 // scale_twice[t], offset_twice[t]: token t's rows of q8_0_row_terms.
 template <int kTokens>
 inline void dot_q4_0_4_rows(const BlockQ4_0* const* w, const BlockQ8_0* const* a, const float* const* scale_twice,
