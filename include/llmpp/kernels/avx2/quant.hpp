@@ -378,10 +378,9 @@ inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
 namespace quant_simd {
 
 // Per-block data of a Q8_0 activation row that every weight row reuses: its scale as a
-// float, and for Q4_0, which takes blocks in pairs, the scale and the offset 8 sum(a) each
-// written twice, so that one 128-bit load gives [s_i, s_i, s_i+1, s_i+1].
+// float and the Q4_0 offset 8 sum(a), each written twice, so that one 128-bit load gives
+// [s_i, s_i, s_i+1, s_i+1] for Q4_0's block pairs (Q8_0 reads scale_twice[2 i]).
 struct Q8_0RowTerms {
-  std::vector<float> scale;  // (n_rows, n_blocks)
   std::vector<float> scale_twice;  // (n_rows, n_blocks, 2)
   std::vector<int32_t> offset_twice;  // (n_rows, n_blocks, 2)
 };
@@ -390,8 +389,7 @@ struct Q8_0RowTerms {
 inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, int64_t n_rows = 1,
                                           uint64_t row_stride = 0) {
   thread_local Q8_0RowTerms terms;  // grows only: warm calls allocate nothing
-  if (static_cast<int64_t>(terms.scale.size()) < n_blocks * n_rows) {
-    terms.scale.resize(n_blocks * n_rows);
+  if (static_cast<int64_t>(terms.scale_twice.size()) < 2 * n_blocks * n_rows) {
     terms.scale_twice.resize(2 * n_blocks * n_rows);
     terms.offset_twice.resize(2 * n_blocks * n_rows);
   }
@@ -400,7 +398,7 @@ inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, 
     const auto* row = reinterpret_cast<const BlockQ8_0*>(reinterpret_cast<const uint8_t*>(a) + r * row_stride);
     for (int64_t i = 0; i < n_blocks; ++i) {
       const int64_t k = r * n_blocks + i;
-      terms.scale[k] = terms.scale_twice[2 * k] = terms.scale_twice[2 * k + 1] = half(row[i].d);
+      terms.scale_twice[2 * k] = terms.scale_twice[2 * k + 1] = half(row[i].d);
       terms.offset_twice[2 * k] = terms.offset_twice[2 * k + 1] =
           8 * horizontal_sum(dot_u8_i8(one, load256(row[i].qs)));
     }
@@ -409,15 +407,6 @@ inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, 
 }
 
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
-
-// Four fp16 values as float lanes [a, a, c, c | b, b, d, d], by one conversion. The 64-bit
-// patterns are built by integer multiplies, which leave the vector pipes free.
-inline __m256 halves_aacc_bbdd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
-  const uint64_t low_pair = 0x0000000000010001ull, high_pair = 0x0001000100000000ull;
-  const __m128i bits = _mm_set_epi64x(static_cast<int64_t>(b * low_pair + d * high_pair),
-                                      static_cast<int64_t>(a * low_pair + c * high_pair));
-  return _mm256_cvtph_ps(bits);
-}
 
 // Eight fp16 values as float lanes [a0, c0, a1, c1 | b0, d0, b1, d1], by one conversion.
 inline __m256 halves_acac_bdbd(uint64_t a0, uint64_t c0, uint64_t a1, uint64_t c1, uint64_t b0, uint64_t d0,
@@ -715,7 +704,7 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
   const Q8_0RowTerms* terms = nullptr;
   const auto pass = [&](const BlockQ8_0* const* rows, GroupPrefetch prefetch) {
     const BlockQ8_0 *w0 = rows[0], *w1 = rows[1], *w2 = rows[2], *w3 = rows[3];
-    const float* activation_scales = terms->scale.data();
+    const float* scale_twice = terms->scale_twice.data();  // each block's scale twice
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n_blocks; ++i) {
       prefetch.step();
@@ -725,7 +714,7 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
       const __m256i m2 = dot_i8_i8(load256(w2[i].qs), activation), m3 = dot_i8_i8(load256(w3[i].qs), activation);
       const __m256i lanes = fold_rows_epi32(m0, m1, m2, m3);
       const __m256 scale =
-          _mm256_mul_ps(halves_abcd_abcd(w0[i].d, w1[i].d, w2[i].d, w3[i].d), _mm256_set1_ps(activation_scales[i]));
+          _mm256_mul_ps(halves_abcd_abcd(w0[i].d, w1[i].d, w2[i].d, w3[i].d), _mm256_set1_ps(scale_twice[2 * i]));
       acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
     }
     return acc;
