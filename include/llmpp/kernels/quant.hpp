@@ -136,6 +136,9 @@ inline float dot_bf16(const void* w, const void* x, int64_t n) {
 inline void dot_f16_rows(const void* w, uint64_t row_stride, const void* x, int64_t n, float* out, int64_t n_rows) {
   active::dot_f16_rows(static_cast<const uint16_t*>(w), row_stride, static_cast<const float*>(x), n, out, n_rows);
 }
+inline void dot_bf16_rows(const void* w, uint64_t row_stride, const void* x, int64_t n, float* out, int64_t n_rows) {
+  active::dot_bf16_rows(static_cast<const uint16_t*>(w), row_stride, static_cast<const float*>(x), n, out, n_rows);
+}
 
 }  // namespace detail
 
@@ -148,8 +151,7 @@ inline const WeightTypeKernels* find_weight_type_kernels(DType type) {
   static const WeightTypeKernels f16{DType::F16, DType::F32, decode_f16, encode_f16, detail::dot_f16, dot_f16_rows,
                                      dot_rows_each_token<dot_f16_rows>, false};
   static const WeightTypeKernels bf16{DType::BF16, DType::F32, decode_bf16, encode_bf16, detail::dot_bf16,
-                                      dot_each_row<detail::dot_bf16>,
-                                      dot_rows_each_token<dot_each_row<detail::dot_bf16>>, false};
+                                      dot_bf16_rows, dot_rows_each_token<dot_bf16_rows>, false};
   static const auto q4_0 = quantized_kernels<BlockQ4_0, BlockQ8_0>(DType::Q4_0, DType::Q8_0);
   static const auto q4_1 = quantized_kernels<BlockQ4_1, BlockQ8_1>(DType::Q4_1, DType::Q8_1);
   static const auto q5_0 = quantized_kernels<BlockQ5_0, BlockQ8_0>(DType::Q5_0, DType::Q8_0);

@@ -1142,6 +1142,81 @@ inline void dot_f16_rows(const uint16_t* w, uint64_t row_stride, const float* x,
   for (; r < n_rows; ++r) out[r] = dot_f16(row(r), x, n);
 }
 
+namespace quant_simd {
+
+// BF16 by shuffles: vpunpck{l,h}wd with zero puts each BF16 value in the top half of a 32-bit
+// lane, which is its float exactly, at one shuffle per 8 values where vpmovzxwd + vpslld (and
+// F16's vcvtph2ps) take about 3.3 cycles per 8 on Zen 1. The unpacks take elements [0-3, 8-11]
+// and [4-7, 12-15] of each 16, so the activation is permuted once per call to match. (The same
+// trick for F16 needs a shift and an AND more per 8 values, and then runs no faster than
+// vcvtph2ps.)
+inline void widen_bf16x16(__m256i v, __m256& low, __m256& high) {
+  const __m256i zero = _mm256_setzero_si256();
+  low = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v));  // elements 0-3, 8-11
+  high = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v));  // elements 4-7, 12-15
+}
+
+// The activation's first n16 (a multiple of 16) values in widen_bf16x16's order.
+inline void permute_for_bf16x16(const float* x, int64_t n16, float* permuted) {
+  for (int64_t i = 0; i < n16; i += 16) {
+    const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+    _mm256_storeu_ps(permuted + i, _mm256_permute2f128_ps(a, b, 0x20));  // x0-3, x8-11
+    _mm256_storeu_ps(permuted + i + 8, _mm256_permute2f128_ps(a, b, 0x31));  // x4-7, x12-15
+  }
+}
+
+// One row's sum over its first n16 elements against the permuted activation.
+inline float dot_bf16_permuted(const uint16_t* w, const float* permuted, int64_t n16) {
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < n16; i += 16) {
+    __m256 low, high;
+    widen_bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)), low, high);
+    acc[0] = _mm256_fmadd_ps(low, _mm256_loadu_ps(permuted + i), acc[0]);
+    acc[1] = _mm256_fmadd_ps(high, _mm256_loadu_ps(permuted + i + 8), acc[1]);
+  }
+  return horizontal_sum(_mm256_add_ps(acc[0], acc[1]));
+}
+
+}  // namespace quant_simd
+
+// BF16: 4 rows per pass as F16, two chains per row, against the permuted activation; in cache
+// (one core, 64 rows x 2048) 22 GB/s against 12.5 for one row at a time by vpmovzxwd + vpslld.
+inline void dot_bf16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
+                          int64_t n_rows) {
+  using namespace quant_simd;
+  thread_local std::vector<float> permuted;  // (n16): grows only, warm calls allocate nothing
+  const int64_t n16 = n / 16 * 16;
+  if (static_cast<int64_t>(permuted.size()) < n16) permuted.resize(n16);
+  const float* xp = permuted.data();
+  permute_for_bf16x16(x, n16, permuted.data());
+  const auto row = [&](int64_t r) {
+    return reinterpret_cast<const uint16_t*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+  };
+  const auto tail = [&](const uint16_t* rw, float sum) {  // the last n % 16 elements
+    for (int64_t j = n16; j < n; ++j) sum += bf16_to_fp32(rw[j]) * x[j];
+    return sum;
+  };
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+    GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n16 / 16);
+    __m256 acc[4][2];
+    for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n16; i += 16) {
+      prefetch.step();
+      const __m256 x0 = _mm256_loadu_ps(xp + i), x1 = _mm256_loadu_ps(xp + i + 8);
+      for (int k = 0; k < 4; ++k) {
+        __m256 low, high;
+        widen_bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[k] + i)), low, high);
+        acc[k][0] = _mm256_fmadd_ps(low, x0, acc[k][0]);
+        acc[k][1] = _mm256_fmadd_ps(high, x1, acc[k][1]);
+      }
+    }
+    for (int k = 0; k < 4; ++k) out[r + k] = tail(rows[k], horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1])));
+  }
+  for (; r < n_rows; ++r) out[r] = tail(row(r), dot_bf16_permuted(row(r), xp, n16));
+}
+
 // ---------------------------------------------------------------------------------------
 // Dequantizers (prefill tiles) and 16-bit float encoders
 // ---------------------------------------------------------------------------------------

@@ -601,5 +601,11 @@ inline void dot_f16_rows(const uint16_t* w, uint64_t row_stride, const float* x,
   for (int64_t r = 0; r < n_rows; ++r)
     out[r] = dot_f16(reinterpret_cast<const uint16_t*>(rows + r * row_stride), x, n);
 }
+inline void dot_bf16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
+                          int64_t n_rows) {
+  const auto* rows = reinterpret_cast<const uint8_t*>(w);
+  for (int64_t r = 0; r < n_rows; ++r)
+    out[r] = dot_bf16(reinterpret_cast<const uint16_t*>(rows + r * row_stride), x, n);
+}
 
 }  // namespace llmpp::kernels::scalar
