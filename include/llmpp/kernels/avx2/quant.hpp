@@ -385,9 +385,10 @@ struct Q8_0RowTerms {
   std::vector<int32_t> offset_twice;  // (n_rows, n_blocks, 2)
 };
 
-// For n_rows activation rows `row_stride` bytes apart.
+// For n_rows activation rows `row_stride` bytes apart. Without `with_offsets` (Q8_0, which
+// reads only the scales) offset_twice is left as it was.
 inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, int64_t n_rows = 1,
-                                          uint64_t row_stride = 0) {
+                                          uint64_t row_stride = 0, bool with_offsets = true) {
   thread_local Q8_0RowTerms terms;  // grows only: warm calls allocate nothing
   if (static_cast<int64_t>(terms.scale_twice.size()) < 2 * n_blocks * n_rows) {
     terms.scale_twice.resize(2 * n_blocks * n_rows);
@@ -399,8 +400,9 @@ inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, 
     for (int64_t i = 0; i < n_blocks; ++i) {
       const int64_t k = r * n_blocks + i;
       terms.scale_twice[2 * k] = terms.scale_twice[2 * k + 1] = half(row[i].d);
-      terms.offset_twice[2 * k] = terms.offset_twice[2 * k + 1] =
-          8 * horizontal_sum(dot_u8_i8(one, load256(row[i].qs)));
+      if (with_offsets)
+        terms.offset_twice[2 * k] = terms.offset_twice[2 * k + 1] =
+            8 * horizontal_sum(dot_u8_i8(one, load256(row[i].qs)));
     }
   }
   return terms;
@@ -719,7 +721,7 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
     }
     return acc;
   };
-  for_each_4_rows(w, row_stride, a, n, out, n_rows, [&] { terms = &q8_0_row_terms(a, n_blocks); }, pass,
+  for_each_4_rows(w, row_stride, a, n, out, n_rows, [&] { terms = &q8_0_row_terms(a, n_blocks, 1, 0, false); }, pass,
                   store_rows_abcd_abcd);
 }
 
