@@ -1108,52 +1108,67 @@ inline float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
                                    [w](int64_t i) { return bf16_to_fp32(w[i]); }, x, n);
 }
 
-// F16: 4 rows per pass, each 8 activation floats loaded once for the 4 rows; two chains per
-// row.
-inline void dot_f16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
-                         int64_t n_rows) {
-  using namespace quant_simd;
+namespace quant_simd {
+
+// 16-bit float rows over their first n16 elements (a multiple of 16): 4 rows per pass, each
+// pair of activation vectors loaded once for the 4 rows, two FMA chains per row.
+// widen(p, low, high) gives the 16 weights at p as two float vectors matching x16[0-7] and
+// x16[8-15] of the same 16.
+template <typename Widen>
+void dot_16bit_rows(const uint16_t* w, uint64_t row_stride, const float* x16, int64_t n16, float* out, int64_t n_rows,
+                    Widen widen) {
   const auto row = [&](int64_t r) {
     return reinterpret_cast<const uint16_t*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
   };
   int64_t r = 0;
   for (; r + 4 <= n_rows; r += 4) {
     const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
-    GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n / 16);
+    GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n16 / 16);
     __m256 acc[4][2];
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
+    for (int64_t i = 0; i < n16; i += 16) {
       prefetch.step();
-      const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+      const __m256 x0 = _mm256_loadu_ps(x16 + i), x1 = _mm256_loadu_ps(x16 + i + 8);
       for (int k = 0; k < 4; ++k) {
-        acc[k][0] = _mm256_fmadd_ps(load_f16x8(rows[k] + i), x0, acc[k][0]);
-        acc[k][1] = _mm256_fmadd_ps(load_f16x8(rows[k] + i + 8), x1, acc[k][1]);
+        __m256 low, high;
+        widen(rows[k] + i, low, high);
+        acc[k][0] = _mm256_fmadd_ps(low, x0, acc[k][0]);
+        acc[k][1] = _mm256_fmadd_ps(high, x1, acc[k][1]);
       }
     }
-    for (; i + 8 <= n; i += 8) {
-      const __m256 x0 = _mm256_loadu_ps(x + i);
-      for (int k = 0; k < 4; ++k) acc[k][0] = _mm256_fmadd_ps(load_f16x8(rows[k] + i), x0, acc[k][0]);
-    }
-    for (int k = 0; k < 4; ++k) {
-      float sum = horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1]));
-      for (int64_t j = i; j < n; ++j) sum += fp16_to_fp32(rows[k][j]) * x[j];
-      out[r + k] = sum;
-    }
+    for (int k = 0; k < 4; ++k) out[r + k] = horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1]));
   }
-  for (; r < n_rows; ++r) out[r] = dot_f16(row(r), x, n);
+  for (; r < n_rows; ++r) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n16; i += 16) {
+      __m256 low, high;
+      widen(row(r) + i, low, high);
+      acc[0] = _mm256_fmadd_ps(low, _mm256_loadu_ps(x16 + i), acc[0]);
+      acc[1] = _mm256_fmadd_ps(high, _mm256_loadu_ps(x16 + i + 8), acc[1]);
+    }
+    out[r] = horizontal_sum(_mm256_add_ps(acc[0], acc[1]));
+  }
 }
 
-namespace quant_simd {
+// out[r] += the products of elements [n16, n) of row r, for the n % 16 that dot_16bit_rows leaves.
+template <typename ToFloat>
+void add_16bit_row_tails(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n16, int64_t n, float* out,
+                         int64_t n_rows, ToFloat to_float) {
+  if (n16 == n) return;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto* row = reinterpret_cast<const uint16_t*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
+    for (int64_t j = n16; j < n; ++j) out[r] += to_float(row[j]) * x[j];
+  }
+}
 
 // BF16 by shuffles: vpunpck{l,h}wd with zero puts each BF16 value in the top half of a 32-bit
 // lane, which is its float exactly, at one shuffle per 8 values where vpmovzxwd + vpslld (and
 // F16's vcvtph2ps) take about 3.3 cycles per 8 on Zen 1. The unpacks take elements [0-3, 8-11]
 // and [4-7, 12-15] of each 16, so the activation is permuted once per call to match. (The same
-// trick for F16 needs a shift and an AND more per 8 values, and then runs no faster than
-// vcvtph2ps.)
-inline void widen_bf16x16(__m256i v, __m256& low, __m256& high) {
-  const __m256i zero = _mm256_setzero_si256();
+// trick for F16 needs a shift and an AND more per 8 values, and then streams no faster than
+// vcvtph2ps with two threads.)
+inline void widen_bf16x16(const uint16_t* p, __m256& low, __m256& high) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), zero = _mm256_setzero_si256();
   low = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v));  // elements 0-3, 8-11
   high = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v));  // elements 4-7, 12-15
 }
@@ -1167,56 +1182,32 @@ inline void permute_for_bf16x16(const float* x, int64_t n16, float* permuted) {
   }
 }
 
-// One row's sum over its first n16 elements against the permuted activation.
-inline float dot_bf16_permuted(const uint16_t* w, const float* permuted, int64_t n16) {
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (int64_t i = 0; i < n16; i += 16) {
-    __m256 low, high;
-    widen_bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)), low, high);
-    acc[0] = _mm256_fmadd_ps(low, _mm256_loadu_ps(permuted + i), acc[0]);
-    acc[1] = _mm256_fmadd_ps(high, _mm256_loadu_ps(permuted + i + 8), acc[1]);
-  }
-  return horizontal_sum(_mm256_add_ps(acc[0], acc[1]));
-}
-
 }  // namespace quant_simd
 
-// BF16: 4 rows per pass as F16, two chains per row, against the permuted activation; in cache
-// (one core, 64 rows x 2048) 22 GB/s against 12.5 for one row at a time by vpmovzxwd + vpslld.
+inline void dot_f16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
+                         int64_t n_rows) {
+  using namespace quant_simd;
+  const int64_t n16 = n / 16 * 16;
+  dot_16bit_rows(w, row_stride, x, n16, out, n_rows, [](const uint16_t* p, __m256& low, __m256& high) {
+    low = load_f16x8(p);
+    high = load_f16x8(p + 8);
+  });
+  add_16bit_row_tails(w, row_stride, x, n16, n, out, n_rows, fp16_to_fp32);
+}
+
+// BF16 against the permuted activation; in cache (one core, 64 rows x 2048) 22 GB/s against
+// 12.5 for one row at a time by vpmovzxwd + vpslld.
 inline void dot_bf16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
                           int64_t n_rows) {
   using namespace quant_simd;
   thread_local std::vector<float> permuted;  // (n16): grows only, warm calls allocate nothing
   const int64_t n16 = n / 16 * 16;
   if (static_cast<int64_t>(permuted.size()) < n16) permuted.resize(n16);
-  const float* xp = permuted.data();
   permute_for_bf16x16(x, n16, permuted.data());
-  const auto row = [&](int64_t r) {
-    return reinterpret_cast<const uint16_t*>(reinterpret_cast<const uint8_t*>(w) + r * row_stride);
-  };
-  const auto tail = [&](const uint16_t* rw, float sum) {  // the last n % 16 elements
-    for (int64_t j = n16; j < n; ++j) sum += bf16_to_fp32(rw[j]) * x[j];
-    return sum;
-  };
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
-    const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
-    GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n16 / 16);
-    __m256 acc[4][2];
-    for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n16; i += 16) {
-      prefetch.step();
-      const __m256 x0 = _mm256_loadu_ps(xp + i), x1 = _mm256_loadu_ps(xp + i + 8);
-      for (int k = 0; k < 4; ++k) {
-        __m256 low, high;
-        widen_bf16x16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[k] + i)), low, high);
-        acc[k][0] = _mm256_fmadd_ps(low, x0, acc[k][0]);
-        acc[k][1] = _mm256_fmadd_ps(high, x1, acc[k][1]);
-      }
-    }
-    for (int k = 0; k < 4; ++k) out[r + k] = tail(rows[k], horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1])));
-  }
-  for (; r < n_rows; ++r) out[r] = tail(row(r), dot_bf16_permuted(row(r), xp, n16));
+  // A lambda, not the function's address: Widen must be a type the compiler inlines.
+  dot_16bit_rows(w, row_stride, permuted.data(), n16, out, n_rows,
+                 [](const uint16_t* p, __m256& low, __m256& high) { widen_bf16x16(p, low, high); });
+  add_16bit_row_tails(w, row_stride, x, n16, n, out, n_rows, bf16_to_fp32);
 }
 
 // ---------------------------------------------------------------------------------------
