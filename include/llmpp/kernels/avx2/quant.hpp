@@ -1164,9 +1164,10 @@ void add_16bit_row_tails(const uint16_t* w, uint64_t row_stride, const float* x,
 // BF16 by shuffles: vpunpck{l,h}wd with zero puts each BF16 value in the top half of a 32-bit
 // lane, which is its float exactly, at one shuffle per 8 values where vpmovzxwd + vpslld (and
 // F16's vcvtph2ps) take about 3.3 cycles per 8 on Zen 1. The unpacks take elements [0-3, 8-11]
-// and [4-7, 12-15] of each 16, so the activation is permuted once per call to match. (The same
-// trick for F16 needs a shift and an AND more per 8 values, and then streams no faster than
-// vcvtph2ps with two threads.)
+// and [4-7, 12-15] of each 16, so the activation is permuted once per call to match. (F16 that
+// way needs a vpmaddwd or shift and an AND more per 8 values, a 2^112 activation scale, and
+// reads exponent 31 (inf, NaN) as finite: it measured 25-35% faster on one core but no faster
+// with two, where memory bounds both, so F16 keeps vcvtph2ps.)
 inline void widen_bf16x16(const uint16_t* p, __m256& low, __m256& high) {
   const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), zero = _mm256_setzero_si256();
   low = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v));  // elements 0-3, 8-11
