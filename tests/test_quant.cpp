@@ -530,6 +530,51 @@ TEST(QuantDot, RowsAvx2MatchScalarAtTheExtremes) {
   }
 }
 
+// F16 and BF16 dot_rows keep what the weights say: a row holding +inf gives +inf (the
+// activation is positive, so the sign is the weight's), -inf gives -inf, NaN gives NaN, as in
+// the scalar dot; a row of subnormal weights counts in full (within 1e-5 of sum |w_i a_i|,
+// with no absolute slack that would let a flush to zero pass). Rows 0-3 run in the 4-row pass,
+// row 4 alone; with n = 45 the NaN sits in the scalar tail. (avx2/quant.hpp notes a faster F16
+// widening that was rejected because it read exponent 31 as finite.)
+TEST(QuantDot, FloatRowsKeepInfNanAndSubnormalWeights) {
+  for (DType type : {DType::F16, DType::BF16}) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    const bool f16 = type == DType::F16;
+    const auto to_float = [f16](uint16_t bits) { return f16 ? fp16_to_fp32(bits) : bf16_to_fp32(bits); };
+    for (int64_t n : {64, 45}) {
+      constexpr int64_t n_rows = 5;
+      std::vector<float> x = random_normal(static_cast<size_t>(n), 77);
+      for (float& v : x) v = std::fabs(v) + 0.5f;
+      const uint64_t stride = row_bytes(type, n);
+      std::vector<uint16_t> w(static_cast<size_t>(n * n_rows));
+      const std::vector<float> values = random_normal(w.size(), 78, 0.1f);
+      quantize_row(type, values.data(), w.data(), static_cast<int64_t>(w.size()));
+      for (int64_t i = 0; i < n; ++i)  // row 1: subnormals of both signs
+        w[n + i] = static_cast<uint16_t>((i % 2 ? 0x8000 : 0) | (1 + i * 37 % (f16 ? 1023 : 127)));
+      w[3] = f16 ? 0x7c00 : 0x7f80;                  // row 0: +inf
+      w[2 * n + 40] = f16 ? 0xfc00 : 0xff80;         // row 2: -inf
+      w[4 * n + n - 1] = f16 ? 0x7e00 : 0x7fc0;      // row 4: NaN
+      std::vector<float> out(n_rows, 0.0f);
+      k.dot_rows(w.data(), stride, x.data(), n, out.data(), n_rows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const uint16_t* row = w.data() + r * n;
+        const float scalar = scalar_dot(type, row, x.data(), n);
+        const std::string where = std::string(dtype_name(type)) + " n=" + std::to_string(n) + " row " + std::to_string(r);
+        if (std::isnan(scalar)) {
+          EXPECT_TRUE(std::isnan(out[r])) << where << ": " << out[r];
+        } else if (std::isinf(scalar)) {
+          EXPECT_EQ(out[r], scalar) << where;
+        } else {
+          double abs_sum = 0.0;
+          for (int64_t i = 0; i < n; ++i) abs_sum += std::fabs(static_cast<double>(to_float(row[i])) * x[i]);
+          EXPECT_NEAR(out[r], scalar, 1e-5 * abs_sum) << where;
+          EXPECT_NE(out[r], 0.0f) << where;
+        }
+      }
+    }
+  }
+}
+
 // Activation quantizers and the plain-float encoders produce the scalar twin's exact bytes
 // (both round to nearest-even).
 TEST(QuantActivation, Avx2MatchesScalarBytes) {
