@@ -721,8 +721,8 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
     }
     return acc;
   };
-  for_each_4_rows(w, row_stride, a, n, out, n_rows, [&] { terms = &q8_0_row_terms(a, n_blocks, 1, 0, false); }, pass,
-                  store_rows_abcd_abcd);
+  const auto prepare = [&] { terms = &q8_0_row_terms(a, n_blocks, 1, 0, /*with_offsets=*/false); };
+  for_each_4_rows(w, row_stride, a, n, out, n_rows, prepare, pass, store_rows_abcd_abcd);
 }
 
 namespace quant_simd {
