@@ -1,9 +1,11 @@
 // llmpp-bench: prompt processing (ppN) and text generation (tgN) speed, modelled on
-// llama-bench. Every figure is also given as a share of a ceiling measured in the same run,
-// just before its model is loaded (the machine's bandwidth drifts over minutes): tg as a
+// llama-bench. Every figure is also given as a share of a ceiling measured in the same run:
+// pp as a share of the FP32 FMA peak (FLOPs of the prompt ÷ seconds ÷ peak), the peak
+// measured with the largest thread count of -t just before the model is loaded; tg as a
 // share of the memory read bandwidth (bytes of weights read per token × tokens/s ÷
-// bandwidth), pp as a share of the FP32 FMA peak (FLOPs of the prompt ÷ seconds ÷ peak).
-// Both ceilings are measured with the largest thread count of -t.
+// bandwidth), the bandwidth measured with the run's own threads just before each timed
+// repetition, since on a shared host it jumps between levels within seconds (34 and 60 GB/s
+// on the same 2-core VM), and the share is the mean of the repetitions' own shares.
 
 #include <chrono>
 #include <cmath>
@@ -153,7 +155,9 @@ struct Row {
   Stat tokens_per_second;
   double bandwidth_share;  // tg only; < 0 for pp
   double fma_share;        // pp only; < 0 for tg
-  double bandwidth, fma_peak;  // the ceilings measured before this model, bytes/s and FLOP/s
+  // Bytes/s and FLOP/s: for tg the mean of the bandwidths measured before its repetitions,
+  // else the ceilings measured before this model.
+  double bandwidth, fma_peak;
 };
 
 // One "Name: N kB" field of /proc/self/status, in KiB (-1 when absent).
@@ -306,6 +310,7 @@ int main(int argc, char** argv) {
       }
       reset_peak_rss();  // after the measurement: its buffer is not the model's memory
       uint64_t kv_bytes = 0;
+      long model_peak_kib = 0;  // the peak RSS before the last reset
       std::shared_ptr<llmpp::Model> model =
           kind == "file" ? llmpp::Model::load(label)
                          : std::make_shared<llmpp::Model>(llmpp::bench::synthetic_model_files(label));
@@ -343,8 +348,13 @@ int main(int argc, char** argv) {
                           flops_per_second / fma_peak, bandwidth, fma_peak});
         }
         if (args.n_gen > 0) {
-          std::vector<double> speeds;
+          std::vector<double> speeds, shares, bandwidths;
           for (int r = 0; r <= args.repetitions; ++r) {
+            if (r > 0) {  // the ceiling of this repetition, its probe buffer left out of the peak RSS
+              model_peak_kib = std::max(model_peak_kib, peak_rss_kib());
+              bandwidths.push_back(llmpp::bench::measure_read_bandwidth(pool));
+              reset_peak_rss();
+            }
             state.cache.clear();
             int32_t token = tokens[0];
             const auto start = std::chrono::steady_clock::now();
@@ -353,18 +363,21 @@ int main(int argc, char** argv) {
               token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
             }
             const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            if (r > 0) speeds.push_back(args.n_gen / s);
+            if (r > 0) {
+              speeds.push_back(args.n_gen / s);
+              shares.push_back(static_cast<double>(per_token) * speeds.back() / bandwidths.back());
+              std::fprintf(stderr, "llmpp-bench: %s tg%d repetition %d: %.2f t/s, bandwidth %.1f GB/s, share %.0f%%\n",
+                           label.c_str(), args.n_gen, r, speeds.back(), bandwidths.back() / 1e9, 100 * shares.back());
+            }
           }
-          const Stat st = stats(speeds);
-          const double share = static_cast<double>(per_token) * st.mean / bandwidth;
-          rows.push_back(
-              {label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), st, share, -1.0, bandwidth, fma_peak});
+          rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), stats(speeds),
+                          stats(shares).mean, -1.0, stats(bandwidths).mean, fma_peak});
         }
       }
       // Issue 6's memory bound: peak RSS at most (weights + KV cache) + 10%.
       const double weights_mib = static_cast<double>(model_bytes(*model)) / (1 << 20);
       const double kv_mib = static_cast<double>(kv_bytes) / (1 << 20);
-      memory.push_back({label, peak_rss_kib() / 1024.0, weights_mib, kv_mib});
+      memory.push_back({label, std::max(model_peak_kib, peak_rss_kib()) / 1024.0, weights_mib, kv_mib});
     }
   } catch (const std::exception& e) {
     fail(e.what());
