@@ -435,6 +435,15 @@ inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 #define LLMPP_L1_PREFETCH_SPAN 12288
 #endif
 inline constexpr uint64_t kL1PrefetchSpan = LLMPP_L1_PREFETCH_SPAN;
+
+// The cache line at p toward L1 (to_l1) or L2; _mm_prefetch takes its hint as a constant.
+inline void prefetch_line(const char* p, bool to_l1) {
+  if (to_l1)
+    _mm_prefetch(p, _MM_HINT_T0);
+  else
+    _mm_prefetch(p, _MM_HINT_T1);
+}
+
 class GroupPrefetch {
  public:
   GroupPrefetch(const void* next_group, uint64_t span_bytes, int64_t n_steps)
@@ -445,10 +454,7 @@ class GroupPrefetch {
         to_l1_(span_bytes <= kL1PrefetchSpan) {}
   void step() {
     target_ += step_;
-    if (to_l1_)
-      for (; next_ < target_ && next_ < end_; next_ += 64) _mm_prefetch(next_, _MM_HINT_T0);
-    else
-      for (; next_ < target_ && next_ < end_; next_ += 64) _mm_prefetch(next_, _MM_HINT_T1);
+    for (; next_ < target_ && next_ < end_; next_ += 64) prefetch_line(next_, to_l1_);
   }
 
  private:
@@ -461,10 +467,8 @@ class GroupPrefetch {
 
 inline void prefetch_span(const void* p, uint64_t bytes) {
   const char* c = static_cast<const char*>(p);
-  if (bytes <= kL1PrefetchSpan)
-    for (uint64_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(c + offset, _MM_HINT_T0);
-  else
-    for (uint64_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(c + offset, _MM_HINT_T1);
+  const bool to_l1 = bytes <= kL1PrefetchSpan;
+  for (uint64_t offset = 0; offset < bytes; offset += 64) prefetch_line(c + offset, to_l1);
 }
 
 // Two rows' 16 bytes in one register: row a's in the low 128-bit lane, row b's in the high one.
