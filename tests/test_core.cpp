@@ -1,8 +1,10 @@
 // Core utilities: half/bfloat16 conversion, checked arithmetic, the thread pool.
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <thread>
 
 #include "llmpp/core/checked.hpp"
 #include "llmpp/core/fp16.hpp"
@@ -77,22 +79,46 @@ TEST(Checked, DetectsOverflow) {
 
 TEST(ThreadPool, CoversEveryIndexOnceWithGrain) {
   ThreadPool pool(4);
-  for (int64_t n : {1, 7, 64, 1000, 4097}) {
-    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
-    pool.parallel_for(
-        n,
-        [&](int64_t begin, int64_t end) {
-          EXPECT_TRUE(begin % 16 == 0);
-          for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)]++;
-        },
-        16);
-    for (auto& h : hits) EXPECT_EQ(h.load(), 1);
-  }
+  for (int pieces_per_share : {1, 3, 8})
+    for (int64_t n : {1, 7, 64, 1000, 4097}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      pool.parallel_for(
+          n,
+          [&](int64_t begin, int64_t end) {
+            EXPECT_TRUE(begin % 16 == 0);
+            for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)]++;
+          },
+          16, pieces_per_share);
+      for (auto& h : hits) EXPECT_EQ(h.load(), 1) << "n " << n << ", pieces per share " << pieces_per_share;
+    }
   // Repeated use: the pool is persistent, not one thread per call.
   std::atomic<int64_t> sum{0};
   for (int rep = 0; rep < 200; ++rep)
     pool.parallel_for(100, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) sum += i; });
   EXPECT_EQ(sum.load(), 200 * 4950);
+}
+
+// A thread that finishes its share takes the pieces of a slow one: while the worker sleeps
+// in its first piece, the calling thread runs all the others.
+TEST(ThreadPool, IdleThreadTakesPiecesOfASlowOne) {
+  ThreadPool pool(2);
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> caller_pieces{0}, worker_pieces{0};
+  std::atomic<int64_t> covered{0};
+  pool.parallel_for(
+      64,
+      [&](int64_t begin, int64_t end) {
+        covered += end - begin;
+        if (std::this_thread::get_id() == caller) {
+          ++caller_pieces;
+        } else if (worker_pieces++ == 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+      },
+      1, 8);
+  EXPECT_EQ(covered.load(), 64);
+  EXPECT_EQ(caller_pieces + worker_pieces, 16);
+  EXPECT_GE(caller_pieces.load(), 15);  // its own 8 and the worker's 7 after the first
 }
 
 }  // namespace llmpp

@@ -1,6 +1,8 @@
 // A persistent pool of worker threads shared by every kernel. Work is split by rows into
-// one contiguous chunk per thread; no thread is created per operation, and the calling
-// thread takes a share of the work itself. A decode step runs a few hundred short
+// one contiguous share per thread; no thread is created per operation, and the calling
+// thread takes a share of the work itself. A thread that finishes its share takes pieces
+// from the end of the others' (below), so a vCPU that the host slows down, or a worker that
+// wakes late, does not hold the whole operation back. A decode step runs a few hundred short
 // operations with short single-threaded steps (norms, RoPE, quantizing the activation)
 // between them, so waiting threads spin for up to kSpinMicroseconds before they sleep: a
 // futex wake-up per operation costs a scheduler round trip, more than many of the
@@ -22,7 +24,8 @@ namespace llmpp {
 class ThreadPool {
  public:
   // n_threads counts the calling thread: ThreadPool(1) runs everything inline.
-  explicit ThreadPool(int n_threads = default_threads()) : n_threads_(n_threads < 1 ? 1 : n_threads) {
+  explicit ThreadPool(int n_threads = default_threads())
+      : n_threads_(n_threads < 1 ? 1 : n_threads), shares_(static_cast<size_t>(n_threads_)) {
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
   }
   ThreadPool(const ThreadPool&) = delete;
@@ -44,11 +47,14 @@ class ThreadPool {
     return n == 0 ? 1 : static_cast<int>(n);
   }
 
-  // Calls fn(begin, end) on disjoint chunks covering [0, n). Chunk boundaries are multiples
+  // Calls fn(begin, end) on disjoint pieces covering [0, n), whose boundaries are multiples
   // of `grain` (except the last), so callers can keep SIMD-friendly row groups together.
-  // Not re-entrant: one parallel_for at a time per pool.
+  // Each thread owns one contiguous share of the range, cut into `pieces_per_share` pieces,
+  // and runs them in order; then it takes pieces from the end of the other shares that are
+  // not yet started. fn may therefore run several times on one thread, on pieces in any
+  // order. Not re-entrant: one parallel_for at a time per pool.
   template <typename Fn>
-  void parallel_for(int64_t n, Fn&& fn, int64_t grain = 1) {
+  void parallel_for(int64_t n, Fn&& fn, int64_t grain = 1, int pieces_per_share = 1) {
     if (n <= 0) return;
     const int64_t n_grains = (n + grain - 1) / grain;
     const int n_tasks = static_cast<int>(std::min<int64_t>(n_threads_, n_grains));
@@ -56,17 +62,26 @@ class ThreadPool {
       fn(int64_t{0}, n);
       return;
     }
-    auto chunk = [&](int task, int64_t& begin, int64_t& end) {
-      begin = std::min(n, (n_grains * task / n_tasks) * grain);
-      end = std::min(n, (n_grains * (task + 1) / n_tasks) * grain);
-    };
-    std::function<void(int)> task_fn = [&](int task) {
-      int64_t begin, end;
-      chunk(task, begin, end);
+    // Piece p covers grains [n_grains p / n_pieces, n_grains (p + 1) / n_pieces).
+    const int64_t n_pieces = std::min<int64_t>(n_grains, int64_t{n_tasks} * std::max(pieces_per_share, 1));
+    for (int task = 0; task < n_tasks; ++task)
+      shares_[task].range.store(pack_range(n_pieces * task / n_tasks, n_pieces * (task + 1) / n_tasks),
+                                std::memory_order_relaxed);
+    const auto run_piece = [&](int64_t piece) {
+      const int64_t begin = std::min(n, n_grains * piece / n_pieces * grain);
+      const int64_t end = std::min(n, n_grains * (piece + 1) / n_pieces * grain);
       if (begin < end) fn(begin, end);
     };
+    const auto run_task = [&](int task) {
+      int64_t piece;
+      while ((piece = shares_[task].take_first()) >= 0) run_piece(piece);
+      for (int k = 1; k < n_tasks; ++k)
+        while ((piece = shares_[(task + k) % n_tasks].take_last()) >= 0) run_piece(piece);
+    };
+    // One reference captured fits std::function's local buffer: no allocation per call.
+    std::function<void(int)> task_fn = [&run_task](int task) { run_task(task); };
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::lock_guard<std::mutex> lock(mutex_);  // also publishes the shares to the workers
       task_ = &task_fn;
       n_tasks_ = n_tasks;
       pending_.store(n_tasks - 1, std::memory_order_relaxed);
@@ -83,6 +98,27 @@ class ThreadPool {
   }
 
  private:
+  // One thread's share of pieces [first, last): its owner takes them from the front, other
+  // threads from the back, both by compare-and-swap of the pair. On its own cache line, so
+  // that the owner's updates do not bounce between cores.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};  // first << 32 | last
+    int64_t take_first() { return take(true); }
+    int64_t take_last() { return take(false); }
+    // The piece taken, or -1 when the share is used up.
+    int64_t take(bool front) {
+      uint64_t current = range.load(std::memory_order_acquire);
+      for (;;) {
+        const uint64_t first = current >> 32, last = current & 0xffffffffu;
+        if (first >= last) return -1;
+        const uint64_t next = front ? pack_range(first + 1, last) : pack_range(first, last - 1);
+        if (range.compare_exchange_weak(current, next, std::memory_order_acq_rel, std::memory_order_acquire))
+          return static_cast<int64_t>(front ? first : last - 1);
+      }
+    }
+  };
+  static uint64_t pack_range(uint64_t first, uint64_t last) { return first << 32 | last; }
+
   // Polls `ready` for up to kSpinMicroseconds (the clock is read once per 64 polls, since
   // the cost of a pause instruction differs tenfold between CPUs); true when it became true.
   template <typename Ready>
@@ -124,6 +160,7 @@ class ThreadPool {
   }
 
   int n_threads_;
+  std::vector<Share> shares_;  // (n_threads): the current parallel_for's shares
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;

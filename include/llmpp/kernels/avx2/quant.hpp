@@ -428,8 +428,10 @@ inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 // short rows: one Zen 4 core streams Q4_0 rows of 2048 from memory at 6 GB/s without it, 19
 // with it). A step prefetches a fixed number of lines, the ones that end at the step's
 // target, with no branch per line: the branchy loop that stopped at the span's end cost a
-// dispatch-bound Q4_0 loop 4% of its speed from L2. Callers pass an empty span for the last
-// group; prefetches never fault.
+// dispatch-bound Q4_0 loop 4% of its speed from L2.
+// The last group of a call prefetches the 4 rows after it too: the thread pool hands a
+// thread consecutive pieces of a matrix, so they are usually its next piece's first group
+// (past the matrix's end they are only wasted; prefetches never fault).
 // A span of at most kL1PrefetchSpan bytes goes to L1, a longer one to L2: a whole group ahead
 // in L1 evicts the group being read. One Zen 4 core streaming from memory (32 KiB L1D, 1 MiB
 // L2), rows of 2048 / 5632: F16 (16 / 44 KiB groups) 18 / 13 GB/s into L1, 24 / 26 into L2;
@@ -556,8 +558,7 @@ inline void for_each_4_rows(const Block* w, uint64_t row_stride, const Activatio
     for (; r + 4 <= n_rows; r += 4) {
       const Block* rows[4] = {row_at(w, row_stride, r), row_at(w, row_stride, r + 1), row_at(w, row_stride, r + 2),
                               row_at(w, row_stride, r + 3)};
-      quant_simd::GroupPrefetch prefetch(row_at(w, row_stride, r + 4), r + 8 <= n_rows ? 4 * row_stride : 0,
-                                         n_steps);
+      quant_simd::GroupPrefetch prefetch(row_at(w, row_stride, r + 4), 4 * row_stride, n_steps);
       store(pass(rows, prefetch), out + r);
     }
   }
@@ -1156,7 +1157,7 @@ void dot_16bit_rows(const uint16_t* w, uint64_t row_stride, const float* x16, in
   int64_t r = 0;
   for (; r + 4 <= n_rows; r += 4) {
     const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
-    GroupPrefetch prefetch(row(r + 4), r + 8 <= n_rows ? 4 * row_stride : 0, n16 / 16);
+    GroupPrefetch prefetch(row(r + 4), 4 * row_stride, n16 / 16);
     __m256 acc[4][2];
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n16; i += 16) {
