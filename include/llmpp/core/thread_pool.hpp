@@ -50,8 +50,8 @@ class ThreadPool {
   // Calls fn(begin, end) on disjoint pieces covering [0, n), whose boundaries are multiples
   // of `grain` (except the last), so callers can keep SIMD-friendly row groups together.
   // Each thread owns one contiguous share of the range, cut into `pieces_per_share` pieces,
-  // and runs them in order; then it takes pieces from the end of the other shares that are
-  // not yet started. fn may therefore run several times on one thread, on pieces in any
+  // and runs them in order; then it takes the other shares' pieces that no thread has taken
+  // yet, from their ends. fn may therefore run several times on one thread, on pieces in any
   // order. Not re-entrant: one parallel_for at a time per pool.
   template <typename Fn>
   void parallel_for(int64_t n, Fn&& fn, int64_t grain = 1, int pieces_per_share = 1) {
