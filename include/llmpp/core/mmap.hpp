@@ -1,5 +1,13 @@
 // Read-only memory mapping of a whole file. Weights are used in place from the mapping,
 // so loading a model costs page-table set-up, not a read of the file.
+//
+// The mapping asks for transparent huge pages (MADV_HUGEPAGE). Decoding streams every weight
+// once per token, and from 4 KiB pages that is slower: on 2 Zen 4 cores, 2 threads, decode
+// matrix-vector products from memory at 53-55 GB/s of streaming bandwidth ran Q8_0 at 45 GB/s
+// from 4 KiB pages and 55 from 2 MiB ones, Q4_K at 48 and 56. With the advice, the pages that
+// faults bring in from disk come as 2 MiB folios mapped by one entry each (Linux 6.x with large
+// page-cache folios, as ext4 and XFS have): all of a 590 MiB file after a cold start, 93%
+// without it. A file already cached in smaller folios (read with read(2), say) stays as it is.
 #pragma once
 
 #include <fcntl.h>
@@ -42,6 +50,9 @@ class MappedFile {
         throw IoError(path, std::string("cannot map: ") + std::strerror(err));
       }
       data_ = static_cast<const uint8_t*>(p);
+#ifdef MADV_HUGEPAGE
+      ::madvise(p, size_, MADV_HUGEPAGE);  // a hint: kernels without THP refuse it, which is harmless
+#endif
     }
     ::close(fd);
   }
@@ -60,11 +71,6 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
-
-  // Tells the kernel the weights will be read soon (sequentially), like llama.cpp's prefetch.
-  void advise_willneed() const {
-    if (data_) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_WILLNEED);
-  }
 
  private:
   void release() {
