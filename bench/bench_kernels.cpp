@@ -46,7 +46,7 @@ std::vector<float> random_normal(size_t n, uint32_t seed) {
 // the kernels' speed does not depend on the values, and quantizing 45M floats would
 // dominate the run.
 struct WeightCopies {
-  std::vector<std::vector<uint8_t>> buffers;
+  std::vector<bench::HugePageBuffer> buffers;  // on huge pages, as a mapped model file is
   std::vector<TensorView> views;
   uint64_t bytes_per_copy = 0;
 };
@@ -68,7 +68,7 @@ const WeightCopies& weight_copies(DType type, int64_t n_out, int64_t n_in, bool 
                                                                    copies->bytes_per_copy)
                                          : 1;
   for (size_t c = 0; c < n_copies; ++c) {
-    std::vector<uint8_t> buffer(copies->bytes_per_copy);
+    bench::HugePageBuffer buffer(copies->bytes_per_copy);
     for (int64_t r = 0; r < n_out; ++r)
       std::memcpy(buffer.data() + r * stride, pattern.data() + (r % distinct_rows) * stride, stride);
     TensorView view;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "llmpp/core/fp16.hpp"
 #include "llmpp/io/model_files.hpp"
 #include "llmpp/kernels/quant_blocks.hpp"
@@ -100,7 +101,7 @@ class SyntheticWeights : public io::WeightSource {
   }
 
   void add_f32(const std::string& name, int64_t n) {
-    std::vector<uint8_t>& bytes = storage_.emplace_back(static_cast<size_t>(n) * sizeof(float));
+    HugePageBuffer& bytes = storage_.emplace_back(static_cast<size_t>(n) * sizeof(float));
     float* values = reinterpret_cast<float*>(bytes.data());
     for (int64_t i = 0; i < n; ++i) values[i] = 1.0f + 0.1f * next_float();
     TensorView t;
@@ -116,7 +117,7 @@ class SyntheticWeights : public io::WeightSource {
   void add(const std::string& name, int64_t rows, int64_t cols, DType type, int64_t n_experts = 1) {
     const uint64_t stride = row_bytes(type, static_cast<uint64_t>(cols));
     const uint64_t total = stride * static_cast<uint64_t>(rows * n_experts);
-    std::vector<uint8_t>& bytes = storage_.emplace_back(static_cast<size_t>(total));
+    HugePageBuffer& bytes = storage_.emplace_back(static_cast<size_t>(total));
     fill(type, bytes.data(), total, cols);
     TensorView t;
     t.name = name;
@@ -166,7 +167,7 @@ class SyntheticWeights : public io::WeightSource {
   }
 
   uint64_t state_;
-  std::vector<std::vector<uint8_t>> storage_;
+  std::vector<HugePageBuffer> storage_;  // on huge pages, as a mapped model file is
   std::map<std::string, TensorView> tensors_;
 };
 
