@@ -358,24 +358,45 @@ int main(int argc, char** argv) {
                           flops_per_second / fma_peak, bandwidth, fma_peak});
         }
         if (args.n_gen > 0) {
+          // The ceiling follows the tokens: this host's bandwidth flips between states within
+          // seconds, so one probe before a repetition can catch another state than its tokens
+          // ran in (shares of 108% and 48% in one run). The tokens run in segments of
+          // kTokensPerProbe with a short probe (256 MiB, best of 3 passes: within 2% of 1 GiB,
+          // best of 5) on each side; a segment's ceiling is the larger of its two probes, and
+          // the share is the bytes read over the time-weighted ceiling,
+          // sum(bytes) / sum(segment seconds x segment ceiling). Probe time is not token time.
+          constexpr int kTokensPerProbe = 16;
+          const auto probe = [&] {
+            model_peak_kib = std::max(model_peak_kib, peak_rss_kib());
+            const double b = llmpp::bench::measure_read_bandwidth(pool, size_t{256} << 20, 3);
+            reset_peak_rss();  // the probe's buffer is not the model's memory
+            return b;
+          };
           std::vector<double> speeds, shares, bandwidths;
-          for (int r = 0; r <= args.repetitions; ++r) {
-            if (r > 0) {  // the ceiling of this repetition, its probe buffer left out of the peak RSS
-              model_peak_kib = std::max(model_peak_kib, peak_rss_kib());
-              bandwidths.push_back(llmpp::bench::measure_read_bandwidth(pool));
-              reset_peak_rss();
-            }
+          for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
             state.cache.clear();
             int32_t token = tokens[0];
-            const auto start = std::chrono::steady_clock::now();
-            for (int i = 0; i < args.n_gen; ++i) {
-              model->forward(state, &token, 1, logits.data(), false, &pool);
-              token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            double seconds = 0, ceiling_seconds = 0;  // token time; sum of segment seconds x ceiling
+            double before = r > 0 ? probe() : 0;
+            for (int first = 0; first < args.n_gen; first += kTokensPerProbe) {
+              const int n = std::min(kTokensPerProbe, args.n_gen - first);
+              const auto start = std::chrono::steady_clock::now();
+              for (int i = 0; i < n; ++i) {
+                model->forward(state, &token, 1, logits.data(), false, &pool);
+                token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+              }
+              const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+              seconds += s;
+              if (r > 0) {
+                const double after = probe();
+                ceiling_seconds += s * std::max(before, after);
+                before = after;
+              }
             }
-            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             if (r > 0) {
-              speeds.push_back(args.n_gen / s);
-              shares.push_back(static_cast<double>(per_token) * speeds.back() / bandwidths.back());
+              speeds.push_back(args.n_gen / seconds);
+              bandwidths.push_back(ceiling_seconds / seconds);
+              shares.push_back(static_cast<double>(per_token) * args.n_gen / ceiling_seconds);
               std::fprintf(stderr, "llmpp-bench: %s tg%d repetition %d: %.2f t/s, bandwidth %.1f GB/s, share %.0f%%\n",
                            label.c_str(), args.n_gen, r, speeds.back(), bandwidths.back() / 1e9, 100 * shares.back());
             }
