@@ -641,7 +641,7 @@ inline __m256i q4_0_block_lanes(const Q4_0Quants& q, const BlockQ8_0& a) {
 // pair and once for an odd last block.
 template <int kTokens>
 inline void dot_q4_0_4_rows(const BlockQ4_0* const* w, const BlockQ8_0* const* a, const float* const* scale_twice,
-                            const int32_t* const* offset_twice, int64_t n_blocks, GroupPrefetch prefetch,
+                            const int32_t* const* offset_twice, int64_t n_blocks, GroupPrefetch& prefetch,
                             __m256* acc) {
   const BlockQ4_0 *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
   // Local copies: through the pointers the compiler must assume aliasing, and would load and
@@ -703,7 +703,7 @@ inline void vec_dot_rows(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_
     scale_twice = terms.scale_twice.data();
     offset_twice = terms.offset_twice.data();
   };
-  const auto pass = [&](const BlockQ4_0* const* rows, GroupPrefetch prefetch) {
+  const auto pass = [&](const BlockQ4_0* const* rows, GroupPrefetch& prefetch) {
     __m256 acc = _mm256_setzero_ps();
     dot_q4_0_4_rows<1>(rows, &a, &scale_twice, &offset_twice, n_blocks, prefetch, &acc);
     return acc;
@@ -742,7 +742,7 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
   using namespace quant_simd;
   const int64_t n_blocks = n / 32;
   const Q8_0RowTerms* terms = nullptr;
-  const auto pass = [&](const BlockQ8_0* const* rows, GroupPrefetch prefetch) {
+  const auto pass = [&](const BlockQ8_0* const* rows, GroupPrefetch& prefetch) {
     const BlockQ8_0 *w0 = rows[0], *w1 = rows[1], *w2 = rows[2], *w3 = rows[3];
     const float* scale_twice = terms->scale_twice.data();  // each block's scale twice
     __m256 acc = _mm256_setzero_ps();
@@ -935,7 +935,7 @@ inline void vec_dot_rows_k_affine(const Block* w, uint64_t row_stride, const Blo
   const int64_t n_blocks = n / 256;
   const int16_t* sub_block_sums = nullptr;
   const KScaleMasks masks;
-  const auto pass = [&](const Block* const* rows, GroupPrefetch prefetch) {
+  const auto pass = [&](const Block* const* rows, GroupPrefetch& prefetch) {
     __m256 acc = _mm256_setzero_ps();
     dot_k_affine_4_rows<kFifthBit, 1>(rows[0], rows[1], rows[2], rows[3], &a, &sub_block_sums, n_blocks, masks,
                                       prefetch, &acc);
@@ -1073,7 +1073,7 @@ inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_
                          int64_t n_rows) {
   using namespace quant_simd;
   const Q6KScaleMasks masks;
-  const auto pass = [&](const BlockQ6_K* const* rows, GroupPrefetch prefetch) {
+  const auto pass = [&](const BlockQ6_K* const* rows, GroupPrefetch& prefetch) {
     __m256 acc = _mm256_setzero_ps();
     dot_q6_k_4_rows<1>(rows, &a, n / 256, masks, prefetch, &acc);
     return acc;
