@@ -442,14 +442,6 @@ inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 #endif
 inline constexpr uint64_t kL1PrefetchSpan = LLMPP_L1_PREFETCH_SPAN;
 
-// The cache line at p toward L1 (to_l1) or L2; _mm_prefetch takes its hint as a constant.
-inline void prefetch_line(const char* p, bool to_l1) {
-  if (to_l1)
-    _mm_prefetch(p, _MM_HINT_T0);
-  else
-    _mm_prefetch(p, _MM_HINT_T1);
-}
-
 class GroupPrefetch {
  public:
   // `group` is the span to fetch; it lies one group ahead of the one being read, or further
@@ -478,10 +470,14 @@ class GroupPrefetch {
   bool to_l1_;
 };
 
+// Every line of a span, toward L1 if it is short enough, else L2 (_mm_prefetch takes its hint
+// as a constant).
 inline void prefetch_span(const void* p, uint64_t bytes) {
   const char* c = static_cast<const char*>(p);
-  const bool to_l1 = bytes <= kL1PrefetchSpan;
-  for (uint64_t offset = 0; offset < bytes; offset += 64) prefetch_line(c + offset, to_l1);
+  if (bytes <= kL1PrefetchSpan)
+    for (uint64_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(c + offset, _MM_HINT_T0);
+  else
+    for (uint64_t offset = 0; offset < bytes; offset += 64) _mm_prefetch(c + offset, _MM_HINT_T1);
 }
 
 // Two rows' 16 bytes in one register: row a's in the low 128-bit lane, row b's in the high one.

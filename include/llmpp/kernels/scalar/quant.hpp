@@ -595,17 +595,20 @@ void vec_dot_rows(const Weight* w, uint64_t row_stride, const Activation* a, int
 template <typename Weight>
 inline constexpr bool kMultiTokenDot = false;
 
+// 16-bit float rows, one dot (dot_f16 or dot_bf16) per row.
+template <float (*kDot)(const uint16_t*, const float*, int64_t)>
+inline void dot_16bit_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
+                           int64_t n_rows) {
+  const auto* rows = reinterpret_cast<const uint8_t*>(w);
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = kDot(reinterpret_cast<const uint16_t*>(rows + r * row_stride), x, n);
+}
 inline void dot_f16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
                          int64_t n_rows) {
-  const auto* rows = reinterpret_cast<const uint8_t*>(w);
-  for (int64_t r = 0; r < n_rows; ++r)
-    out[r] = dot_f16(reinterpret_cast<const uint16_t*>(rows + r * row_stride), x, n);
+  dot_16bit_rows<dot_f16>(w, row_stride, x, n, out, n_rows);
 }
 inline void dot_bf16_rows(const uint16_t* w, uint64_t row_stride, const float* x, int64_t n, float* out,
                           int64_t n_rows) {
-  const auto* rows = reinterpret_cast<const uint8_t*>(w);
-  for (int64_t r = 0; r < n_rows; ++r)
-    out[r] = dot_bf16(reinterpret_cast<const uint16_t*>(rows + r * row_stride), x, n);
+  dot_16bit_rows<dot_bf16>(w, row_stride, x, n, out, n_rows);
 }
 
 }  // namespace llmpp::kernels::scalar
