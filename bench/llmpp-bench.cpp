@@ -373,11 +373,12 @@ int main(int argc, char** argv) {
             return b;
           };
           std::vector<double> speeds, shares, bandwidths;
+          double before = 0;  // the probe before the next segment: a repetition's last serves the next one
           for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
             state.cache.clear();
             int32_t token = tokens[0];
             double seconds = 0, ceiling_seconds = 0;  // token time; sum of segment seconds x ceiling
-            double before = r > 0 ? probe() : 0;
+            if (r == 1) before = probe();
             for (int first = 0; first < args.n_gen; first += kTokensPerProbe) {
               const int n = std::min(kTokensPerProbe, args.n_gen - first);
               const auto start = std::chrono::steady_clock::now();
