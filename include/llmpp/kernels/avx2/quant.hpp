@@ -429,8 +429,8 @@ inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 // with it). A step prefetches a fixed number of lines, the ones that end at the step's
 // target, with no branch per line: the branchy loop that stopped at the span's end cost a
 // dispatch-bound Q4_0 loop 4% of its speed from L2.
-// The last group of a call prefetches the 4 rows after it too: the thread pool hands a
-// thread consecutive pieces of a matrix, so they are usually its next piece's first group
+// The last groups of a call prefetch the rows after it too: the thread pool hands a
+// thread consecutive pieces of a matrix, so they are usually its next piece's first groups
 // (past the matrix's end they are only wasted; prefetches never fault).
 // A span of at most kL1PrefetchSpan bytes goes to L1, a longer one to L2: a whole group ahead
 // in L1 evicts the group being read. One Zen 4 core streaming from memory (32 KiB L1D, 1 MiB
