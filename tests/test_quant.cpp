@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "llmpp/core/aligned.hpp"
 #include "llmpp/kernels/quant.hpp"
 #include "test_util.hpp"
 
@@ -414,6 +415,33 @@ TEST(QuantDot, RowsAvx2MatchScalar) {
           << dtype_name(k.type) << " n=" << n << " rows=" << c.rows.size() << " row " << r;
     }
   });
+}
+
+// F16 and BF16 dot_rows read a short activation that starts on 32 bytes once per row and any
+// other four rows at a time (avx2::quant_simd::kOneRowMaxActivationBytes): both loops against
+// the scalar dot of each row, within 1e-5 of sum |w_i a_i|. Lengths on both sides of the
+// limit, with an odd 16 and a tail of fewer than 16; the activation 32-byte aligned and 16
+// bytes off.
+TEST(QuantDot, FloatRowsBothLoopsMatchScalar) {
+  constexpr int64_t kLimit = avx2::quant_simd::kOneRowMaxActivationBytes / sizeof(float);
+  uint32_t seed = 1300;
+  for (DType type : {DType::F16, DType::BF16}) {
+    const WeightTypeKernels& k = weight_type_kernels(type);
+    for (int64_t n : {int64_t{48}, int64_t{1027}, kLimit - 16, kLimit, kLimit + 16})
+      for (int64_t n_rows : {1, 4, 7})
+        for (size_t offset_floats : {0, 4}) {
+          const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
+          AlignedVector<float> activation(static_cast<size_t>(n) + offset_floats);
+          std::memcpy(activation.data() + offset_floats, c.rows[0].activation.data(), n * sizeof(float));
+          std::vector<float> out(static_cast<size_t>(n_rows), -1.0f);
+          k.dot_rows(c.weights.data(), c.row_stride, activation.data() + offset_floats, n, out.data(), n_rows);
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const float scalar = scalar_dot(type, c.weights.data() + r * c.row_stride, c.rows[r].activation.data(), n);
+            EXPECT_NEAR(out[r], scalar, 1e-5 * abs_dot(c.rows[r]) + 1e-30)
+                << dtype_name(type) << " n=" << n << " rows=" << n_rows << " offset " << offset_floats << " row " << r;
+          }
+        }
+  }
 }
 
 // dot_rows_tokens (several activation rows, `activation_stride` bytes apart, into rows of

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "llmpp/core/aligned.hpp"
 #include "llmpp/core/error.hpp"
 #include "llmpp/core/tensor.hpp"
 #include "llmpp/core/thread_pool.hpp"
@@ -39,8 +40,8 @@ struct FeedForwardWeights {
 // The hidden activations of a block of tokens. Sized by the constructor, or grown by the
 // first feed_forward() call that needs more; later calls of at most that size allocate nothing.
 struct FeedForwardScratch {
-  std::vector<float> hidden;  // (max_tokens, ffn_dim) gate projection, then the activation
-  std::vector<float> up;      // (max_tokens, ffn_dim) up projection (gated only)
+  AlignedVector<float> hidden;  // (max_tokens, ffn_dim) gate projection, then the activation
+  AlignedVector<float> up;      // (max_tokens, ffn_dim) up projection (gated only)
 
   FeedForwardScratch() = default;
   FeedForwardScratch(int64_t max_tokens, int64_t ffn_dim) { reserve(max_tokens, ffn_dim); }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "llmpp/core/aligned.hpp"
 #include "llmpp/core/error.hpp"
 #include "llmpp/core/tensor.hpp"
 #include "llmpp/core/thread_pool.hpp"
@@ -37,8 +38,8 @@ struct MoeScratch {
   std::vector<float> chosen_weight;    // (max_tokens, top_k)
   std::vector<int32_t> batch_token;    // (max_tokens) the tokens routed to the expert being run
   std::vector<float> batch_weight;     // (max_tokens) and their weights
-  std::vector<float> batch_in;         // (max_tokens, dim) their inputs
-  std::vector<float> batch_out;        // (max_tokens, dim) the expert's outputs
+  AlignedVector<float> batch_in;       // (max_tokens, dim) their inputs
+  AlignedVector<float> batch_out;      // (max_tokens, dim) the expert's outputs
   std::vector<int64_t> expert_load;    // (n_experts) Switch: tokens accepted so far
   FeedForwardScratch ffn;
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "llmpp/core/aligned.hpp"
 #include "llmpp/core/error.hpp"
 #include "llmpp/core/thread_pool.hpp"
 #include "llmpp/io/model_files.hpp"
@@ -101,16 +102,16 @@ class InferenceState {
 
   int max_block;
   layers::KVCache cache;              // (n_layers, n_kv_heads, capacity, head_dim) for K and V
-  std::vector<float> x;               // (max_block, dim) residual stream
-  std::vector<float> x_norm;          // (max_block, dim) normalised input of a sub-block
-  std::vector<float> q;               // (max_block, n_heads, head_dim)
-  std::vector<float> k, v;            // (max_block, n_kv_heads, head_dim)
-  std::vector<float> attn_out;        // (max_block, n_heads * head_dim)
-  std::vector<float> branch_out;      // (max_block, dim) output of attention
-  std::vector<float> ffn_out;         // (max_block, dim) output of the FFN
+  AlignedVector<float> x;             // (max_block, dim) residual stream
+  AlignedVector<float> x_norm;        // (max_block, dim) normalised input of a sub-block
+  AlignedVector<float> q;             // (max_block, n_heads, head_dim)
+  AlignedVector<float> k, v;          // (max_block, n_kv_heads, head_dim)
+  AlignedVector<float> attn_out;      // (max_block, n_heads * head_dim)
+  AlignedVector<float> branch_out;    // (max_block, dim) output of attention
+  AlignedVector<float> ffn_out;       // (max_block, dim) output of the FFN
   std::vector<int32_t> positions;     // (max_block)
-  std::vector<float> embed;           // (max_block, embed_dim), only when embed_dim != dim (OPT)
-  std::vector<float> logits;          // (n_vocab) of the last position
+  AlignedVector<float> embed;         // (max_block, embed_dim), only when embed_dim != dim (OPT)
+  AlignedVector<float> logits;        // (n_vocab) of the last position
   layers::FeedForwardScratch ffn_scratch;  // (max_block, ffn_dim) hidden activations
   layers::MoeScratch moe_scratch;
 
