@@ -1,4 +1,4 @@
-// Core utilities: half/bfloat16 conversion, checked arithmetic, the thread pool.
+// Core utilities: half/bfloat16 conversion, checked arithmetic, aligned vectors, the thread pool.
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -6,6 +6,7 @@
 #include <numeric>
 #include <thread>
 
+#include "llmpp/core/aligned.hpp"
 #include "llmpp/core/checked.hpp"
 #include "llmpp/core/fp16.hpp"
 #include "llmpp/core/thread_pool.hpp"
@@ -75,6 +76,22 @@ TEST(Checked, DetectsOverflow) {
   EXPECT_EQ(checked_cast<int32_t>(int64_t{-5}), -5);
   EXPECT_THROW(row_bytes(DType::Q4_0, 33), InvalidArgument);
   EXPECT_EQ(row_bytes(DType::Q4_K, 512), 288u);
+}
+
+// AlignedVector's data starts on 64 bytes at every size, small (malloc's heap) and large
+// (mapped), and keeps its elements as it grows and is copied.
+TEST(AlignedVector, StartsOnACacheLineAndKeepsItsElements) {
+  for (size_t n : {size_t{1}, size_t{3}, size_t{17}, size_t{1000}, size_t{1} << 20}) {
+    AlignedVector<float> v(n);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % 64, 0u) << n;
+    std::iota(v.begin(), v.end(), 0.0f);
+    v.resize(2 * n + 5, -1.0f);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v.data()) % 64, 0u) << n;
+    const AlignedVector<float> copy = v;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(copy.data()) % 64, 0u) << n;
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(copy[i], static_cast<float>(i)) << n;
+    for (size_t i = n; i < copy.size(); ++i) ASSERT_EQ(copy[i], -1.0f) << n;
+  }
 }
 
 TEST(ThreadPool, CoversEveryIndexOnceWithGrain) {
