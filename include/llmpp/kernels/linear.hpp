@@ -2,9 +2,9 @@
 // This is the single entry point the layers and the model call; it dispatches on the
 // weight type (kernels/quant.hpp) and on the number of tokens:
 //   decode (few tokens): quantize each activation row once to the weight type's partner
-//     (Q8_0 / Q8_1 / Q8_K, as ggml does), then the type's multi-row dot (dot_rows: several
-//     weight rows per pass over the activation), rows split across the pool. Every weight
-//     byte is read once per call.
+//     (Q8_0 / Q8_1 / Q8_K, as ggml does), then the type's rows kernel (dot_rows: a run of
+//     weight rows against the one activation, one row or four rows per pass), rows split
+//     across the pool. Every weight byte is read once per call.
 //   prefill (many tokens), types with an integer multi-token kernel (integer_prefill: Q4_0
 //     and the K-quants): as decode, with dot_rows_tokens over tiles of rows and tokens that
 //     stay in the caches, so each unpacked weight block serves several tokens;
@@ -43,7 +43,8 @@ inline constexpr int64_t kDecodeGrainRows = 16;
 // others' last pieces (ThreadPool::parallel_for). On a 2-core Zen 4 VM, with one piece per
 // share, one thread's half of a matrix took 20% longer than the other's in a quarter of the
 // calls (TinyLlama Q4_0 decode). With 8 pieces, each prefetched by the piece before it
-// (dot_rows prefetches past its last row), the two threads finish within 4% of each other in
+// (the four-row kernels prefetch past their last row; in the one-row kernels the hardware
+// prefetcher runs on into the next piece), the two threads finish within 4% of each other in
 // half the calls, and decode gives 2.5-6.5% more tokens/s (Q8_0, Q4_0, Q4_K_M; one piece and
 // eight alternating every 4 tokens in one process, so both see the same memory bandwidth).
 inline constexpr int kDecodePiecesPerShare = 8;
