@@ -423,7 +423,7 @@ inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 }
 
 // Software prefetch of the next group of rows while this one is computed: a group of
-// consecutive rows is one span of memory, walked in even steps, one per block iteration, so
+// consecutive rows is one span of memory, walked in even steps as the blocks are read, so
 // its lines arrive a whole group ahead (the hardware prefetcher does poorly on 4 interleaved
 // short rows: one Zen 4 core streams Q4_0 rows of 2048 from memory at 6 GB/s without it, 19
 // with it). A step prefetches a fixed number of lines, the ones that end at the step's
@@ -442,33 +442,63 @@ inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 #endif
 inline constexpr uint64_t kL1PrefetchSpan = LLMPP_L1_PREFETCH_SPAN;
 
+// A step is kLines prefetch instructions, ascending, with kLines and the target cache (kToL1)
+// fixed at compile time: with both decided at run time (a loop over the lines, a test of the
+// hint, the object reloaded through a reference), one Zen 4 core ran Q4_0 decode 10-15% slower
+// from L2. kLines = ceil(step / 64) covers every line of a span whose steps are at most
+// 64 kLines bytes (kLines lines ending at a step's last byte join the lines of the step
+// before). for_each_4_rows sizes it for dense rows; with a padded row stride the lines a step
+// leaves out are left to the hardware prefetcher. Kernels step often, a few lines at a time:
+// Q4_K decode, 2 threads from memory, read 86% of a streaming read in the same run fetching a
+// super-block's 9 lines at once, 92% in 4 steps of 3 lines.
+template <bool kToL1, int kLines>
 class GroupPrefetch {
  public:
   // `group` is the span to fetch; it lies one group ahead of the one being read, or further
   // (then into L2: L1 would evict it before its turn).
-  GroupPrefetch(const void* group, uint64_t span_bytes, int64_t n_steps, bool one_group_ahead = true)
+  GroupPrefetch(const void* group, uint64_t span_bytes, int64_t n_steps)
       : step_(n_steps > 0 ? (span_bytes + static_cast<uint64_t>(n_steps) - 1) / static_cast<uint64_t>(n_steps) : 0),
-        last_byte_(static_cast<const char*>(group) - 1),
-        n_lines_(static_cast<int>((step_ + 63) / 64)),
-        to_l1_(one_group_ahead && span_bytes <= kL1PrefetchSpan) {}
-  // The lines of the step's bytes (last_byte_ - step_, last_byte_]: n_lines_ lines 64 bytes
-  // apart ending at last_byte_ reach back to the line of the step's first byte or to the one
-  // before it, which the previous step fetched. Lines in ascending order: descending bursts
-  // into L1 ran at a third of the speed.
+        last_byte_(static_cast<const char*>(group) - 1) {}
+  // The lines of the step's bytes (last_byte_ - step_, last_byte_], in ascending order:
+  // descending bursts into L1 ran at a third of the speed.
   void step() {
     last_byte_ += step_;
-    if (to_l1_)  // the test outside the loop: the compiler does not hoist it at -O2
-      for (int k = n_lines_ - 1; k >= 0; --k) _mm_prefetch(last_byte_ - 64 * k, _MM_HINT_T0);
-    else
-      for (int k = n_lines_ - 1; k >= 0; --k) _mm_prefetch(last_byte_ - 64 * k, _MM_HINT_T1);
+#pragma GCC unroll 16
+    for (int k = kLines - 1; k >= 0; --k) prefetch_line(last_byte_ - 64 * k);
   }
 
  private:
+  // A volatile asm statement, so that the compiler keeps the lines in ascending order (it
+  // reorders __builtin_prefetch freely; see step() for why the order matters).
+  static void prefetch_line(const char* p) {
+    if (kToL1)
+      asm volatile("prefetcht0 %0" : : "m"(*p));
+    else
+      asm volatile("prefetcht1 %0" : : "m"(*p));
+  }
+
   uint64_t step_;  // bytes of the span per step
   const char* last_byte_;  // the last byte of the lines fetched so far
-  int n_lines_;  // lines per step
-  bool to_l1_;
 };
+
+// For kernels whose rows are already in cache (prefill: the first tokens brought them in).
+struct NoPrefetch {
+  void step() {}
+};
+
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
+// body(TypeTag<GroupPrefetch<to_l1, kLines>>()): the caller's loop compiled for each target.
+template <int kLines, typename Body>
+inline void with_group_prefetch(bool to_l1, Body&& body) {
+  if (to_l1)
+    body(TypeTag<GroupPrefetch<true, kLines>>());
+  else
+    body(TypeTag<GroupPrefetch<false, kLines>>());
+}
 
 // Every line of a span, toward L1 if it is short enough, else L2 (_mm_prefetch takes its hint
 // as a constant).
@@ -541,26 +571,30 @@ inline const Block* row_at(const Block* w, uint64_t row_stride, int64_t r) {
 }
 
 // The loops of a decode multi-row kernel: pass(rows, prefetch) returns the 8 lanes of four
-// rows (stepping `prefetch` once per `blocks_per_step` blocks, and once for a shorter rest),
-// store(lanes, out + r) writes their dots; the last n_rows % 4 rows go through vec_dot.
-// `prepare()` runs first, only when there are 4 rows. `prefetch` fetches the group of 4 rows
-// `groups_ahead` groups after the one being read.
-template <typename Block, typename Activation, typename Prepare, typename Pass, typename Store>
+// rows, stepping `prefetch` (a quant_simd::GroupPrefetch, taken by value) kStepsPerBlock times
+// per kBlocksPerStep blocks, and once for a shorter rest; store(lanes, out + r) writes their
+// dots; the last n_rows % 4 rows go through vec_dot. `prepare()` runs first, only when there
+// are 4 rows. `prefetch` fetches the group of 4 rows kGroupsAhead groups after the one read.
+template <int kBlocksPerStep = 1, int kGroupsAhead = 1, int kStepsPerBlock = 1, typename Block, typename Activation,
+          typename Prepare, typename Pass, typename Store>
 inline void for_each_4_rows(const Block* w, uint64_t row_stride, const Activation* a, int64_t n, float* out,
-                            int64_t n_rows, Prepare&& prepare, Pass&& pass, Store&& store,
-                            int64_t blocks_per_step = 1, int groups_ahead = 1) {
+                            int64_t n_rows, Prepare&& prepare, Pass&& pass, Store&& store) {
+  // Lines per step of dense rows: 4 rows of kBlocksPerStep / kStepsPerBlock blocks.
+  constexpr int kLines = static_cast<int>((4 * kBlocksPerStep * sizeof(Block) / kStepsPerBlock + 63) / 64);
   const int64_t n_blocks = n / Block::kBlockSize;
-  const int64_t n_steps = (n_blocks + blocks_per_step - 1) / blocks_per_step;
+  const int64_t n_steps = (n_blocks * kStepsPerBlock + kBlocksPerStep - 1) / kBlocksPerStep;
   int64_t r = 0;
   if (n_rows >= 4) {
     prepare();
-    for (; r + 4 <= n_rows; r += 4) {
-      const Block* rows[4] = {row_at(w, row_stride, r), row_at(w, row_stride, r + 1), row_at(w, row_stride, r + 2),
-                              row_at(w, row_stride, r + 3)};
-      quant_simd::GroupPrefetch prefetch(row_at(w, row_stride, r + 4 * groups_ahead), 4 * row_stride, n_steps,
-                                         groups_ahead == 1);
-      store(pass(rows, prefetch), out + r);
-    }
+    const bool to_l1 = kGroupsAhead == 1 && 4 * row_stride <= quant_simd::kL1PrefetchSpan;
+    quant_simd::with_group_prefetch<kLines>(to_l1, [&](auto prefetch_type) {
+      using Prefetch = typename decltype(prefetch_type)::type;
+      for (; r + 4 <= n_rows; r += 4) {
+        const Block* rows[4] = {row_at(w, row_stride, r), row_at(w, row_stride, r + 1), row_at(w, row_stride, r + 2),
+                                row_at(w, row_stride, r + 3)};
+        store(pass(rows, Prefetch(row_at(w, row_stride, r + 4 * kGroupsAhead), 4 * row_stride, n_steps)), out + r);
+      }
+    });
   }
   for (; r < n_rows; ++r) out[r] = vec_dot(row_at(w, row_stride, r), a, n);
 }
@@ -633,12 +667,12 @@ inline __m256i q4_0_block_lanes(const Q4_0Quants& q, const BlockQ8_0& a) {
 // (q - 8) a = q a - 8 sum(a), the conversion and the FMA with the scales run once per two
 // blocks (on Zen 1, decode runs 10-15% faster in cache than with one block per step,
 // prefill 4%).
-// scale_twice[t], offset_twice[t]: token t's rows of q8_0_row_terms; `prefetch` steps once per
-// pair and once for an odd last block.
-template <int kTokens>
+// scale_twice[t], offset_twice[t]: token t's rows of q8_0_row_terms; `prefetch` (by value: in
+// registers, not reloaded through a reference every step) steps once per pair and once for an
+// odd last block.
+template <int kTokens, typename Prefetch>
 inline void dot_q4_0_4_rows(const BlockQ4_0* const* w, const BlockQ8_0* const* a, const float* const* scale_twice,
-                            const int32_t* const* offset_twice, int64_t n_blocks, GroupPrefetch& prefetch,
-                            __m256* acc) {
+                            const int32_t* const* offset_twice, int64_t n_blocks, Prefetch prefetch, __m256* acc) {
   const BlockQ4_0 *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
   // Local copies: through the pointers the compiler must assume aliasing, and would load and
   // store the sums every step (a store-to-load chain on the FMA's dependency).
@@ -699,12 +733,12 @@ inline void vec_dot_rows(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_
     scale_twice = terms.scale_twice.data();
     offset_twice = terms.offset_twice.data();
   };
-  const auto pass = [&](const BlockQ4_0* const* rows, GroupPrefetch& prefetch) {
+  const auto pass = [&](const BlockQ4_0* const* rows, auto prefetch) {
     __m256 acc = _mm256_setzero_ps();
     dot_q4_0_4_rows<1>(rows, &a, &scale_twice, &offset_twice, n_blocks, prefetch, &acc);
     return acc;
   };
-  for_each_4_rows(w, row_stride, a, n, out, n_rows, prepare, pass, store_rows_acac_bdbd, /*blocks_per_step=*/2);
+  for_each_4_rows</*kBlocksPerStep=*/2>(w, row_stride, a, n, out, n_rows, prepare, pass, store_rows_acac_bdbd);
 }
 
 // Q4_0 prefill: four rows and four tokens per pass.
@@ -723,8 +757,7 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
       scale_twice[k] = terms.scale_twice.data() + 2 * (t + k) * n_blocks;
       offset_twice[k] = terms.offset_twice.data() + 2 * (t + k) * n_blocks;
     }
-    GroupPrefetch no_prefetch(rows[0], 0, 0);  // nothing to fetch ahead: the rows are in cache
-    dot_q4_0_4_rows<kTokens>(rows, activations, scale_twice, offset_twice, n_blocks, no_prefetch, acc);
+    dot_q4_0_4_rows<kTokens>(rows, activations, scale_twice, offset_twice, n_blocks, NoPrefetch(), acc);
   };
   for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
                             store_rows_acac_bdbd);
@@ -855,14 +888,13 @@ struct KScaleMasks {
 // Bounds: q <= 31 and |a| <= 128, so a maddubs pair is at most 7936 and the sum of four pairs
 // of one row at most 31744 (int16); |scale * pairs| sums stay far inside int32.
 // sub_block_sums[t]: q8_k_row_terms of token t.
-template <bool kFifthBit, int kTokens, typename Block>
+template <bool kFifthBit, int kTokens, typename Block, typename Prefetch>
 inline void dot_k_affine_4_rows(const Block* wa, const Block* wb, const Block* wc, const Block* wd,
                                 const BlockQ8_K* const* a, const int16_t* const* sub_block_sums, int64_t n_blocks,
-                                const KScaleMasks& masks, GroupPrefetch& prefetch, __m256* acc) {
+                                const KScaleMasks& masks, Prefetch prefetch, __m256* acc) {
   static_assert(offsetof(Block, scales) == 4 && sizeof(Block::scales) == 12, "d, dmin, scales lead the block");
   const __m256i low_nibble = _mm256_set1_epi8(0x0f), fifth_bit = _mm256_set1_epi8(0x10);
   for (int64_t i = 0; i < n_blocks; ++i) {
-    prefetch.step();
     const KScalesX4 k = unpack_scales_mins_k4_x4(&wa[i], &wc[i], &wb[i], &wd[i]);
     const __m256i scales_low = _mm256_broadcastsi128_si256(k.scales_low);
     const __m256i scales_high = _mm256_broadcastsi128_si256(k.scales_high);
@@ -880,6 +912,7 @@ inline void dot_k_affine_4_rows(const Block* wa, const Block* wb, const Block* w
     for (int t = 0; t < kTokens; ++t) sum[t] = _mm256_setzero_si256();
     #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
+      prefetch.step();
       // Quants of elements 64c + 16h + l (low nibbles of bytes 32c + 16h + l, sub-block 2c) and
       // 64c + 32 + 16h + l (high nibbles, sub-block 2c + 1), for the pairs (a, b) and (c, d).
       __m256i q_low[2][2], q_high[2][2];  // [pair][h]
@@ -948,13 +981,13 @@ inline void vec_dot_rows_k_affine(const Block* w, uint64_t row_stride, const Blo
   const int64_t n_blocks = n / 256;
   const int16_t* sub_block_sums = nullptr;
   const KScaleMasks masks;
-  const auto pass = [&](const Block* const* rows, GroupPrefetch& prefetch) {
+  const auto pass = [&](const Block* const* rows, auto prefetch) {
     __m256 acc = _mm256_setzero_ps();
     dot_k_affine_4_rows<kFifthBit, 1>(rows[0], rows[1], rows[2], rows[3], &a, &sub_block_sums, n_blocks, masks,
                                       prefetch, &acc);
     return acc;
   };
-  for_each_4_rows(
+  for_each_4_rows</*kBlocksPerStep=*/1, /*kGroupsAhead=*/1, /*kStepsPerBlock=*/4>(
       w, row_stride, a, n, out, n_rows, [&] { sub_block_sums = q8_k_row_terms(a, n_blocks).sub_block_sums.data(); },
       pass, store_rows_aacc_bbdd);
 }
@@ -972,9 +1005,8 @@ inline void vec_dot_rows_tokens_k_affine(const Block* w, uint64_t row_stride, co
     constexpr int kTokens = decltype(tokens)::value;
     const int16_t* sums[kTokens];
     for (int k = 0; k < kTokens; ++k) sums[k] = sub_block_sums + (t + k) * n_blocks * 8;
-    GroupPrefetch no_prefetch(rows[0], 0, 0);  // the rows are in cache after the first tokens
     dot_k_affine_4_rows<kFifthBit, kTokens>(rows[0], rows[1], rows[2], rows[3], activations, sums, n_blocks, masks,
-                                            no_prefetch, acc);
+                                            NoPrefetch(), acc);
   };
   for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
                             store_rows_aacc_bbdd);
@@ -1027,11 +1059,10 @@ struct Q6KScaleMasks {
 // madd with their scales, half the madds of vec_dot, and each group is unpacked once for all
 // tokens. Only pairs: q <= 63 and |a| <= 128 make a maddubs pair at most 16128, two of them
 // 32256 (int16). The offset 32 sum_j scale_j bsum_j comes off per row as in vec_dot.
-template <int kTokens>
+template <int kTokens, typename Prefetch>
 inline void dot_q6_k_4_rows(const BlockQ6_K* const* w, const BlockQ8_K* const* a, int64_t n_blocks,
-                            const Q6KScaleMasks& masks, GroupPrefetch& prefetch, __m256* acc) {
+                            const Q6KScaleMasks& masks, Prefetch prefetch, __m256* acc) {
   for (int64_t i = 0; i < n_blocks; ++i) {
-    prefetch.step();
     const BlockQ6_K *w0 = &w[0][i], *w1 = &w[1][i], *w2 = &w[2][i], *w3 = &w[3][i];
     __m256i sum01[kTokens], sum23[kTokens];  // [r0, r0, r1, r1 | same], [r2, r2, r3, r3 | same]
 #pragma GCC unroll 4
@@ -1049,6 +1080,7 @@ inline void dot_q6_k_4_rows(const BlockQ6_K* const* w, const BlockQ8_K* const* a
                                    _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(s2, s3))};
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
+        prefetch.step();
         const __m256i q0 = unpack_q6_k_group(*w0, h, k), q1 = unpack_q6_k_group(*w1, h, k);
         const __m256i q2 = unpack_q6_k_group(*w2, h, k), q3 = unpack_q6_k_group(*w3, h, k);
         const __m256i scale01 = _mm256_shuffle_epi8(tables01[k >> 1], masks.mask[k & 1]);
@@ -1086,7 +1118,7 @@ inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_
                          int64_t n_rows) {
   using namespace quant_simd;
   const Q6KScaleMasks masks;
-  const auto pass = [&](const BlockQ6_K* const* rows, GroupPrefetch& prefetch) {
+  const auto pass = [&](const BlockQ6_K* const* rows, auto prefetch) {
     __m256 acc = _mm256_setzero_ps();
     dot_q6_k_4_rows<1>(rows, &a, n / 256, masks, prefetch, &acc);
     return acc;
@@ -1095,8 +1127,8 @@ inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_
   // TinyLlama's Q4_K_M) from memory at 13 GB/s fetching one group ahead into L1, 17 into L2,
   // 22 two groups ahead into L2 (rows of 5632: 22 in all three). The other types lose 2-3 GB/s
   // from the change at 2048.
-  for_each_4_rows(w, row_stride, a, n, out, n_rows, [] {}, pass, store_rows_abcd_abcd, /*blocks_per_step=*/1,
-                  /*groups_ahead=*/2);
+  for_each_4_rows</*kBlocksPerStep=*/1, /*kGroupsAhead=*/2, /*kStepsPerBlock=*/8>(w, row_stride, a, n, out, n_rows,
+                                                                                 [] {}, pass, store_rows_abcd_abcd);
 }
 
 // Q6_K prefill: four rows and four tokens per pass, as for Q4_K.
@@ -1108,8 +1140,7 @@ inline void vec_dot_rows_tokens(const BlockQ6_K* w, uint64_t row_stride, const B
   const Q6KScaleMasks masks;
   const auto pass = [&](const BlockQ6_K* const* rows, const BlockQ8_K* const* activations, int64_t, auto tokens,
                         __m256* acc) {
-    GroupPrefetch no_prefetch(rows[0], 0, 0);  // nothing to fetch ahead: the rows are in cache
-    dot_q6_k_4_rows<decltype(tokens)::value>(rows, activations, n_blocks, masks, no_prefetch, acc);
+    dot_q6_k_4_rows<decltype(tokens)::value>(rows, activations, n_blocks, masks, NoPrefetch(), acc);
   };
   for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
                             store_rows_abcd_abcd);
@@ -1214,23 +1245,27 @@ void dot_16bit_rows(const uint16_t* w, uint64_t row_stride, const float* x16, in
     }
     out[r] = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   }
-  for (; r + 4 <= n_rows; r += 4) {
-    const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
-    GroupPrefetch prefetch(row(r + 4), 4 * row_stride, n16 / 16);
-    __m256 acc[4][2];
-    for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n16; i += 16) {
-      prefetch.step();
-      const __m256 x0 = _mm256_loadu_ps(x16 + i), x1 = _mm256_loadu_ps(x16 + i + 8);
-      for (int k = 0; k < 4; ++k) {
-        __m256 low, high;
-        widen(rows[k] + i, low, high);
-        acc[k][0] = _mm256_fmadd_ps(low, x0, acc[k][0]);
-        acc[k][1] = _mm256_fmadd_ps(high, x1, acc[k][1]);
+  // A step reads 16 elements of 4 rows: 128 bytes, 2 lines.
+  with_group_prefetch<2>(4 * row_stride <= kL1PrefetchSpan, [&](auto prefetch_type) {
+    using Prefetch = typename decltype(prefetch_type)::type;
+    for (; r + 4 <= n_rows; r += 4) {
+      const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
+      Prefetch prefetch(row(r + 4), 4 * row_stride, n16 / 16);
+      __m256 acc[4][2];
+      for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+      for (int64_t i = 0; i < n16; i += 16) {
+        prefetch.step();
+        const __m256 x0 = _mm256_loadu_ps(x16 + i), x1 = _mm256_loadu_ps(x16 + i + 8);
+        for (int k = 0; k < 4; ++k) {
+          __m256 low, high;
+          widen(rows[k] + i, low, high);
+          acc[k][0] = _mm256_fmadd_ps(low, x0, acc[k][0]);
+          acc[k][1] = _mm256_fmadd_ps(high, x1, acc[k][1]);
+        }
       }
+      for (int k = 0; k < 4; ++k) out[r + k] = horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1]));
     }
-    for (int k = 0; k < 4; ++k) out[r + k] = horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1]));
-  }
+  });
   for (; r < n_rows; ++r) {
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t i = 0; i < n16; i += 16) {
