@@ -47,7 +47,10 @@ inline constexpr int64_t kDecodeGrainRows = 16;
 // prefetcher runs on into the next piece), the two threads finish within 4% of each other in
 // half the calls, and decode gives 2.5-6.5% more tokens/s (Q8_0, Q4_0, Q4_K_M; one piece and
 // eight alternating every 4 tokens in one process, so both see the same memory bandwidth).
-inline constexpr int kDecodePiecesPerShare = 8;
+// Sixteen pieces shorten the wait for the last one again: TinyLlama decode, 16 against 8 in
+// one process, Q4_0 1.02-1.04x while the host gave 55-65 GB/s (1.00 at 35), Q4_K_M
+// 1.006-1.014x, F16 1.012-1.023x, Q8_0 1.003-1.005x; 32 were no faster than 8.
+inline constexpr int kDecodePiecesPerShare = 16;
 // Rows per slab when decoding several tokens: 64 rows of 4096 Q8_0 weights are 272 KiB, in
 // the L2 cache while each token's activation passes over them.
 inline constexpr int64_t kDecodeSlabRows = 64;
