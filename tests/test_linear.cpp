@@ -81,34 +81,97 @@ double allowed_error(const WeightTypeKernels& k, bool quantized_activations, con
 const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                         DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
+// y (n_tokens, w's rows) against the float64 product of w's dequantized values and x, within
+// allowed_error.
+void expect_matches_reference(const Weight& w, const std::vector<float>& x, int64_t n_tokens,
+                              const std::vector<float>& y, const std::string& label) {
+  const WeightTypeKernels& k = weight_type_kernels(w.view.type);
+  const int64_t n_in = w.view.cols(), n_out = w.view.rows();
+  const bool quantized_activations = n_tokens < kPrefillMinTokens || k.integer_prefill;
+  int failures = 0;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < n_out; ++r) {
+      const float* w_row = w.values.data() + r * n_in;
+      const float* x_row = x.data() + t * n_in;
+      double expected = 0.0;
+      for (int64_t i = 0; i < n_in; ++i) expected += static_cast<double>(w_row[i]) * x_row[i];
+      const double err = std::fabs(y[t * n_out + r] - expected);
+      const double bound = allowed_error(k, quantized_activations, w_row, x_row, n_in);
+      if (!(err <= bound) && failures++ < 3)
+        ADD_FAILURE() << label << " " << dtype_name(w.view.type) << " n_tokens=" << n_tokens << " (" << t << ", " << r
+                      << "): got " << y[t * n_out + r] << " expected " << expected << " bound " << bound;
+    }
+  }
+}
+
 TEST(Matmul, MatchesDequantizedFloatMatmul) {
   const int64_t n_in = 512, n_out = 37;  // 37 rows: ragged against tiles and thread chunks
   ThreadPool pool(2);
   uint32_t seed = 1;
   for (DType type : kTypes) {
-    const WeightTypeKernels& k = weight_type_kernels(type);
     const Weight w = make_weight(type, n_out, n_in, ++seed);
     for (int64_t n_tokens : {1, 3, 17, 64}) {
       const std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * n_in), ++seed);
       std::vector<float> y(static_cast<size_t>(n_tokens * n_out), NAN);
       matmul(w.view, x.data(), n_tokens, y.data(), n_tokens % 2 ? &pool : nullptr);
-      const bool quantized_activations = n_tokens < kPrefillMinTokens || k.integer_prefill;
-      int failures = 0;
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        for (int64_t r = 0; r < n_out; ++r) {
-          const float* w_row = w.values.data() + r * n_in;
-          const float* x_row = x.data() + t * n_in;
-          double expected = 0.0;
-          for (int64_t i = 0; i < n_in; ++i) expected += static_cast<double>(w_row[i]) * x_row[i];
-          const double err = std::fabs(y[t * n_out + r] - expected);
-          const double bound = allowed_error(k, quantized_activations, w_row, x_row, n_in);
-          if (!(err <= bound) && failures++ < 3)
-            ADD_FAILURE() << dtype_name(type) << " n_tokens=" << n_tokens << " (" << t << ", " << r << "): got "
-                          << y[t * n_out + r] << " expected " << expected << " bound " << bound;
-        }
+      expect_matches_reference(w, x, n_tokens, y, "matmul");
+    }
+  }
+}
+
+// Several weights with one input: each output against its own float64 reference. Sets whose
+// kernels share an activation type decode as one range of rows (pieces of it straddle the
+// weights: 70, 19 and 45 rows against pieces of 16); the others (mixed activation types, F32)
+// and prefill go weight by weight.
+TEST(MatmulSharedInput, EachProductMatchesDequantizedFloatMatmul) {
+  const int64_t n_in = 512;
+  const int64_t n_rows[] = {70, 19, 45};
+  ThreadPool pool(2);
+  uint32_t seed = 500;
+  const std::vector<std::vector<DType>> sets = {{DType::Q4_K, DType::Q6_K, DType::Q4_K},
+                                                {DType::Q4_0, DType::Q4_0},
+                                                {DType::Q8_0, DType::Q5_0, DType::Q4_1},
+                                                {DType::F16, DType::BF16, DType::F16},
+                                                {DType::F32, DType::F32}};
+  for (const std::vector<DType>& types : sets) {
+    std::vector<Weight> weights;
+    for (size_t i = 0; i < types.size(); ++i) weights.push_back(make_weight(types[i], n_rows[i], n_in, ++seed));
+    for (int64_t n_tokens : {1, 3, 17}) {
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        const std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * n_in), ++seed);
+        std::vector<std::vector<float>> ys;
+        std::vector<MatmulProduct> products;
+        for (const Weight& w : weights) ys.emplace_back(static_cast<size_t>(n_tokens * w.view.rows()), NAN);
+        for (size_t i = 0; i < weights.size(); ++i) products.push_back({&weights[i].view, ys[i].data()});
+        matmul_shared_input(products.data(), static_cast<int>(products.size()), x.data(), n_tokens, p);
+        for (size_t i = 0; i < weights.size(); ++i)
+          expect_matches_reference(weights[i], x, n_tokens, ys[i],
+                                   "product " + std::to_string(i) + (p ? " threads=2" : " threads=1"));
       }
     }
   }
+}
+
+// Checked as matmul, every product before any is computed; weights of another width are
+// refused naming both.
+TEST(MatmulSharedInput, BadProductThrowsBeforeAnyIsComputed) {
+  const Weight a = make_weight(DType::Q4_0, 8, 64, 1), b = make_weight(DType::Q4_0, 8, 96, 2);
+  Weight broken = make_weight(DType::Q4_0, 8, 64, 3);
+  broken.view.nbytes = 36;  // fewer bytes than 8 rows need
+  const std::vector<float> x(96, 1.0f);
+  std::vector<float> ya(8, NAN), yb(8, NAN);
+  const MatmulProduct mismatched[] = {{&a.view, ya.data()}, {&b.view, yb.data()}};
+  try {
+    matmul_shared_input(mismatched, 2, x.data(), 1);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(a.view.name), std::string::npos) << what;
+    EXPECT_NE(what.find("96"), std::string::npos) << what;
+  }
+  const MatmulProduct with_broken[] = {{&a.view, ya.data()}, {&broken.view, yb.data()}};
+  EXPECT_THROW(matmul_shared_input(with_broken, 2, x.data(), 1), InvalidArgument);
+  for (float v : ya) EXPECT_TRUE(std::isnan(v)) << "the first product ran before the second was checked";
 }
 
 // Work is split by rows (prefill: in whole tiles), so the thread count must not change a

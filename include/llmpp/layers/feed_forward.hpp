@@ -178,8 +178,8 @@ void feed_forward_with(FfnType type, Activation act, const FeedForwardWeights& w
   float* hidden = scratch.hidden.data();  // (n_tokens, ffn_dim)
   if (type == FfnType::gated) {
     float* up = scratch.up.data();  // (n_tokens, ffn_dim)
-    kernels::matmul(w.gate, x, n_tokens, hidden, pool);
-    kernels::matmul(w.up, x, n_tokens, up, pool);
+    const kernels::MatmulProduct gate_up[] = {{&w.gate, hidden}, {&w.up, up}};
+    kernels::matmul_shared_input(gate_up, 2, x, n_tokens, pool);
     for (int64_t t = 0; t < n_tokens; ++t)
       Ops::apply(act, hidden + t * ffn_dim, w.gate_bias, up + t * ffn_dim, w.up_bias, ffn_dim);
   } else {

@@ -187,9 +187,8 @@ class Model {
   // x_norm (n, dim) -> branch_out (n, dim); stores this block's K/V in the cache.
   void attention_block(InferenceState& s, int layer, int64_t n, ThreadPool* pool) const {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
-    kernels::matmul(w.wq, s.x_norm.data(), n, s.q.data(), pool);
-    kernels::matmul(w.wk, s.x_norm.data(), n, s.k.data(), pool);
-    kernels::matmul(w.wv, s.x_norm.data(), n, s.v.data(), pool);
+    const kernels::MatmulProduct qkv[] = {{&w.wq, s.q.data()}, {&w.wk, s.k.data()}, {&w.wv, s.v.data()}};
+    kernels::matmul_shared_input(qkv, 3, s.x_norm.data(), n, pool);
     add_bias(s.q.data(), w.bq, n);
     add_bias(s.k.data(), w.bk, n);
     add_bias(s.v.data(), w.bv, n);
