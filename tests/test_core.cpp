@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <numeric>
+#include <set>
 #include <thread>
 
 #include "llmpp/core/aligned.hpp"
@@ -136,6 +138,30 @@ TEST(ThreadPool, IdleThreadTakesPiecesOfASlowOne) {
   EXPECT_EQ(covered.load(), 64);
   EXPECT_EQ(caller_pieces + worker_pieces, 16);
   EXPECT_GE(caller_pieces.load(), 15);  // its own 8 and the worker's 7 after the first
+}
+
+// current_call() names the call whose pieces a thread runs: the same on every thread and
+// piece of one call, new for each call, 0 outside (kernels key per-call data by it).
+TEST(ThreadPool, CurrentCallIsOneIdPerCall) {
+  ThreadPool pool(2);
+  EXPECT_EQ(ThreadPool::current_call(), 0u);
+  uint64_t previous = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::mutex mutex;
+    std::set<uint64_t> ids;
+    pool.parallel_for(
+        64,
+        [&](int64_t, int64_t) {
+          std::lock_guard<std::mutex> lock(mutex);
+          ids.insert(ThreadPool::current_call());
+        },
+        1, 8);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_NE(*ids.begin(), 0u);
+    EXPECT_NE(*ids.begin(), previous);
+    previous = *ids.begin();
+    EXPECT_EQ(ThreadPool::current_call(), 0u) << "the calling thread keeps the id after the call";
+  }
 }
 
 }  // namespace llmpp

@@ -42,6 +42,11 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
+  // The parallel_for whose pieces the calling thread is running, 0 when none. Kernels key data
+  // derived from a call's shared input by it, so that a thread derives it once per call rather
+  // than once per piece (the input cannot change during the call; ids are never reused).
+  static uint64_t current_call() { return current_call_id(); }
+
   static int default_threads() {
     const unsigned n = std::thread::hardware_concurrency();
     return n == 0 ? 1 : static_cast<int>(n);
@@ -72,7 +77,9 @@ class ThreadPool {
       const int64_t end = std::min(n, n_grains * (piece + 1) / n_pieces * grain);
       if (begin < end) fn(begin, end);
     };
+    const uint64_t call = next_call_id();
     const auto run_task = [&](int task) {
+      const CallScope scope(call);
       int64_t piece;
       while ((piece = shares_[task].take_first()) >= 0) run_piece(piece);
       for (int k = 1; k < n_tasks; ++k)
@@ -98,6 +105,22 @@ class ThreadPool {
   }
 
  private:
+  static uint64_t& current_call_id() {
+    thread_local uint64_t id = 0;
+    return id;
+  }
+  static uint64_t next_call_id() {
+    static std::atomic<uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  // current_call() is `call` while this thread runs a call's pieces, 0 again after.
+  struct CallScope {
+    explicit CallScope(uint64_t call) { current_call_id() = call; }
+    ~CallScope() { current_call_id() = 0; }
+    CallScope(const CallScope&) = delete;
+    CallScope& operator=(const CallScope&) = delete;
+  };
+
   // One thread's share of pieces [first, last): its owner takes them from the front, other
   // threads from the back, both by compare-and-swap of the pair. On its own cache line, so
   // that the owner's updates do not bounce between cores.

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "llmpp/core/aligned.hpp"
+#include "llmpp/core/thread_pool.hpp"
 #include "llmpp/kernels/scalar/quant.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -387,10 +388,23 @@ struct Q8_0RowTerms {
   std::vector<int32_t> offset_twice;  // (n_rows, n_blocks, 2)
 };
 
-// For n_rows activation rows `row_stride` bytes apart.
+// For n_rows activation rows `row_stride` bytes apart. Within one ThreadPool::parallel_for,
+// a thread computes them once for all its pieces of a matrix: per piece they took 2.7% of
+// TinyLlama Q4_0 decode.
 inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, int64_t n_rows = 1,
                                           uint64_t row_stride = 0) {
   thread_local Q8_0RowTerms terms;  // grows only: warm calls allocate nothing
+  struct Key {
+    uint64_t call;
+    const BlockQ8_0* a;
+    int64_t n_blocks, n_rows;
+    uint64_t row_stride;
+  };
+  thread_local Key computed{0, nullptr, 0, 0, 0};
+  const Key key{ThreadPool::current_call(), a, n_blocks, n_rows, row_stride};
+  if (key.call != 0 && key.call == computed.call && key.a == computed.a && key.n_blocks == computed.n_blocks &&
+      key.n_rows == computed.n_rows && key.row_stride == computed.row_stride)
+    return terms;
   if (static_cast<int64_t>(terms.scale_twice.size()) < 2 * n_blocks * n_rows) {
     terms.scale_twice.resize(2 * n_blocks * n_rows);
     terms.offset_twice.resize(2 * n_blocks * n_rows);
@@ -405,6 +419,7 @@ inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, 
           8 * horizontal_sum(dot_u8_i8(one, load256(row[i].qs)));
     }
   }
+  computed = key;
   return terms;
 }
 
