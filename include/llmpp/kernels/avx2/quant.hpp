@@ -507,9 +507,10 @@ struct TypeTag {
 };
 
 // body(TypeTag<GroupPrefetch<to_l1, kLines>>()): the caller's loop compiled for each target.
+// Groups of span_bytes go to L1 when they are fetched one group ahead and fit kL1PrefetchSpan.
 template <int kLines, typename Body>
-inline void with_group_prefetch(bool to_l1, Body&& body) {
-  if (to_l1)
+inline void with_group_prefetch(uint64_t span_bytes, bool one_group_ahead, Body&& body) {
+  if (one_group_ahead && span_bytes <= kL1PrefetchSpan)
     body(TypeTag<GroupPrefetch<true, kLines>>());
   else
     body(TypeTag<GroupPrefetch<false, kLines>>());
@@ -601,8 +602,7 @@ inline void for_each_4_rows(const Block* w, uint64_t row_stride, const Activatio
   int64_t r = 0;
   if (n_rows >= 4) {
     prepare();
-    const bool to_l1 = kGroupsAhead == 1 && 4 * row_stride <= quant_simd::kL1PrefetchSpan;
-    quant_simd::with_group_prefetch<kLines>(to_l1, [&](auto prefetch_type) {
+    quant_simd::with_group_prefetch<kLines>(4 * row_stride, kGroupsAhead == 1, [&](auto prefetch_type) {
       using Prefetch = typename decltype(prefetch_type)::type;
       for (; r + 4 <= n_rows; r += 4) {
         const Block* rows[4] = {row_at(w, row_stride, r), row_at(w, row_stride, r + 1), row_at(w, row_stride, r + 2),
@@ -1261,7 +1261,7 @@ void dot_16bit_rows(const uint16_t* w, uint64_t row_stride, const float* x16, in
     out[r] = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   }
   // A step reads 16 elements of 4 rows: 128 bytes, 2 lines.
-  with_group_prefetch<2>(4 * row_stride <= kL1PrefetchSpan, [&](auto prefetch_type) {
+  with_group_prefetch<2>(4 * row_stride, /*one_group_ahead=*/true, [&](auto prefetch_type) {
     using Prefetch = typename decltype(prefetch_type)::type;
     for (; r + 4 <= n_rows; r += 4) {
       const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
