@@ -121,8 +121,8 @@ TEST(Matmul, MatchesDequantizedFloatMatmul) {
 
 // Several weights with one input: each output against its own float64 reference. Sets whose
 // kernels share an activation type decode as one range of rows (pieces of it straddle the
-// weights: 70, 19 and 45 rows against pieces of 16); the others (mixed activation types, F32)
-// and prefill go weight by weight.
+// weights: 70, 19 and 45 rows against pieces of 16); the others (mixed activation types, F32,
+// more products than one range takes) and prefill go weight by weight.
 TEST(MatmulSharedInput, EachProductMatchesDequantizedFloatMatmul) {
   const int64_t n_in = 512;
   const int64_t n_rows[] = {70, 19, 45};
@@ -132,10 +132,11 @@ TEST(MatmulSharedInput, EachProductMatchesDequantizedFloatMatmul) {
                                                 {DType::Q4_0, DType::Q4_0},
                                                 {DType::Q8_0, DType::Q5_0, DType::Q4_1},
                                                 {DType::F16, DType::BF16, DType::F16},
-                                                {DType::F32, DType::F32}};
+                                                {DType::F32, DType::F32},
+                                                std::vector<DType>(9, DType::Q8_0)};
   for (const std::vector<DType>& types : sets) {
     std::vector<Weight> weights;
-    for (size_t i = 0; i < types.size(); ++i) weights.push_back(make_weight(types[i], n_rows[i], n_in, ++seed));
+    for (size_t i = 0; i < types.size(); ++i) weights.push_back(make_weight(types[i], n_rows[i % 3], n_in, ++seed));
     for (int64_t n_tokens : {1, 3, 17}) {
       for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
         const std::vector<float> x = random_normal(static_cast<size_t>(n_tokens * n_in), ++seed);

@@ -380,6 +380,25 @@ inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
 
 namespace quant_simd {
 
+// An activation input as seen within one ThreadPool::parallel_for: a thread that derives data
+// from it (scales, sums) keeps the data for the rest of the call, since the input cannot change
+// during a call. Outside a pool the call id is 0, which never matches: tests that call a
+// kernel directly with new contents at one address get fresh data.
+struct CallInputKey {
+  uint64_t call;
+  const void* input;
+  int64_t n_blocks, n_rows;
+  uint64_t row_stride;
+
+  static CallInputKey current(const void* input, int64_t n_blocks, int64_t n_rows = 1, uint64_t row_stride = 0) {
+    return {ThreadPool::current_call(), input, n_blocks, n_rows, row_stride};
+  }
+  bool same_call_input(const CallInputKey& other) const {
+    return call != 0 && call == other.call && input == other.input && n_blocks == other.n_blocks &&
+           n_rows == other.n_rows && row_stride == other.row_stride;
+  }
+};
+
 // Per-block data of a Q8_0 activation row that every Q4_0 weight row reuses: its scale as a
 // float and the offset 8 sum(a), each written twice, so that one 128-bit load gives
 // [s_i, s_i, s_i+1, s_i+1] for Q4_0's block pairs.
@@ -394,17 +413,9 @@ struct Q8_0RowTerms {
 inline const Q8_0RowTerms& q8_0_row_terms(const BlockQ8_0* a, int64_t n_blocks, int64_t n_rows = 1,
                                           uint64_t row_stride = 0) {
   thread_local Q8_0RowTerms terms;  // grows only: warm calls allocate nothing
-  struct Key {
-    uint64_t call;
-    const BlockQ8_0* a;
-    int64_t n_blocks, n_rows;
-    uint64_t row_stride;
-  };
-  thread_local Key computed{0, nullptr, 0, 0, 0};
-  const Key key{ThreadPool::current_call(), a, n_blocks, n_rows, row_stride};
-  if (key.call != 0 && key.call == computed.call && key.a == computed.a && key.n_blocks == computed.n_blocks &&
-      key.n_rows == computed.n_rows && key.row_stride == computed.row_stride)
-    return terms;
+  thread_local CallInputKey computed{};
+  const CallInputKey key = CallInputKey::current(a, n_blocks, n_rows, row_stride);
+  if (key.same_call_input(computed)) return terms;
   if (static_cast<int64_t>(terms.scale_twice.size()) < 2 * n_blocks * n_rows) {
     terms.scale_twice.resize(2 * n_blocks * n_rows);
     terms.offset_twice.resize(2 * n_blocks * n_rows);
@@ -793,9 +804,14 @@ inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_
   using namespace quant_simd;
   const int64_t n_blocks = n / 32, n_blocks4 = n_blocks / 4 * 4;
   thread_local AlignedVector<float> activation_scales;  // (n_blocks): grows only
-  if (static_cast<int64_t>(activation_scales.size()) < n_blocks) activation_scales.resize(n_blocks);
-  float* scales = activation_scales.data();
-  for (int64_t i = 0; i < n_blocks; ++i) scales[i] = half(a[i].d);
+  thread_local CallInputKey converted{};  // whose scales activation_scales holds
+  const CallInputKey key = CallInputKey::current(a, n_blocks);
+  if (!key.same_call_input(converted)) {
+    if (static_cast<int64_t>(activation_scales.size()) < n_blocks) activation_scales.resize(n_blocks);
+    for (int64_t i = 0; i < n_blocks; ++i) activation_scales[i] = half(a[i].d);
+    converted = key;
+  }
+  const float* scales = activation_scales.data();
   // Both in [-127, 127] (a weight of -128 is exact too: |w| = 128 as unsigned).
   const auto four_blocks = [&](const BlockQ8_0* x, int64_t i) {
     const __m256i m0 = dot_i8_i8(load256(x[i].qs), load256(a[i].qs));
