@@ -88,8 +88,18 @@ void score_rows(const float* const* q, const KV* keys, int n_keys, int head_dim,
         for (int r = 0; r < kRows; ++r) acc[r * kKeys + k] = _mm256_fmadd_ps(qv[r], kv, acc[r * kKeys + k]);
       }
     }
+    const __m256 scaled = _mm256_mul_ps(sum8(acc), _mm256_set1_ps(scale));  // (kRows, kKeys)
+    if (head_dim_vec == head_dim) {  // no tail: each row's kKeys scores go out as one store
+      if (kRows == 1) {
+        _mm256_storeu_ps(scores + j, scaled);
+      } else {
+        _mm_storeu_ps(scores + j, _mm256_castps256_ps128(scaled));
+        _mm_storeu_ps(scores + score_stride + j, _mm256_extractf128_ps(scaled, 1));
+      }
+      continue;
+    }
     alignas(32) float dots[8];  // (kRows, kKeys)
-    _mm256_store_ps(dots, _mm256_mul_ps(sum8(acc), _mm256_set1_ps(scale)));
+    _mm256_store_ps(dots, scaled);
     for (int r = 0; r < kRows; ++r) {
       for (int k = 0; k < kKeys; ++k) {
         float tail = 0.0f;  // head_dim not a multiple of 8
