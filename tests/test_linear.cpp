@@ -121,8 +121,8 @@ TEST(Matmul, MatchesDequantizedFloatMatmul) {
 
 // Several weights with one input: each output against its own float64 reference. Sets whose
 // kernels share an activation type decode as one range of rows (pieces of it straddle the
-// weights: 70, 19 and 45 rows against pieces of 16); the others (mixed activation types, F32,
-// more products than one range takes) and prefill go weight by weight.
+// weights: 70, 19 and 45 rows against pieces of 16, nine of them in the last set); the others
+// (mixed activation types, F32) and prefill go weight by weight.
 TEST(MatmulSharedInput, EachProductMatchesDequantizedFloatMatmul) {
   const int64_t n_in = 512;
   const int64_t n_rows[] = {70, 19, 45};

@@ -190,18 +190,15 @@ struct MatmulProduct {
 // activation type, x is quantized once and the rows of all the weights go to the pool as one
 // range: one dispatch and one wait for the last piece instead of one per weight (TinyLlama
 // decode, 2 threads, against a matmul per weight in one process: Q4_0 1.07-1.10x, Q4_K_M
-// 1.01-1.05x, Q8_0 1.02x, F16 1.00x). Otherwise (prefill, F32 weights, mixed activation types,
-// more than 8 products) each product is a matmul. Checks and throws as matmul, for every product
-// before any is computed.
+// 1.01-1.05x, Q8_0 1.02x, F16 1.00x). Otherwise (prefill, F32 weights, mixed activation types)
+// each product is a matmul. Checks and throws as matmul, for every product before any is
+// computed.
 inline void matmul_shared_input(const MatmulProduct* products, int n_products, const float* x, int64_t n_tokens,
                                 ThreadPool* pool = nullptr) {
   if (n_products <= 0) return;
   const int64_t n_in = products[0].w->cols();
   const DType activation_type = detail::checked_kernels(*products[0].w, x, n_tokens, products[0].y).activation_type;
-  // The products' row kernels, looked up once for all the pieces below.
-  constexpr int kMaxSharedProducts = 8;
-  decltype(WeightTypeKernels::dot_rows) dot_rows[kMaxSharedProducts] = {};
-  bool shared = n_tokens == 1 && n_products <= kMaxSharedProducts;
+  bool shared = n_tokens == 1;
   int64_t n_rows = 0;
   for (int i = 0; i < n_products; ++i) {
     const TensorView& w = *products[i].w;
@@ -210,7 +207,6 @@ inline void matmul_shared_input(const MatmulProduct* products, int n_products, c
       throw InvalidArgument("matmul: weight '" + w.name + "' of shape " + w.shape_string() + " is not " +
                             std::to_string(n_in) + " wide like '" + products[0].w->name + "'");
     shared = shared && w.type != DType::F32 && kernels.activation_type == activation_type;
-    if (i < kMaxSharedProducts) dot_rows[i] = kernels.dot_rows;
     n_rows += w.rows();
   }
   if (!shared) {
@@ -233,8 +229,10 @@ inline void matmul_shared_input(const MatmulProduct* products, int n_products, c
       const int64_t first_row = std::max(begin, offset) - offset, last_row = std::min(end, offset + w.rows()) - offset;
       if (first_row >= last_row) continue;
       const uint64_t stride = w.row_stride();
-      dot_rows[i](static_cast<const uint8_t*>(w.data) + first_row * stride, stride, activation, n_in,
-                  products[i].y + first_row, last_row - first_row);
+      // A switch over constant-initialized tables, a few ns a piece: caching the kernels per call
+      // (at most 8 products) measured no faster in TinyLlama decode.
+      weight_type_kernels(w.type).dot_rows(static_cast<const uint8_t*>(w.data) + first_row * stride, stride, activation,
+                                           n_in, products[i].y + first_row, last_row - first_row);
     }
   };
   detail::run_rows(detail::pool_for_work(pool, n_rows * n_in), n_rows, kDecodeGrainRows, rows, kDecodePiecesPerShare);
