@@ -28,8 +28,8 @@ namespace {
 
 using namespace llmpp;
 
-const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                        DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 // 8x the 32 MiB L3 of a Zen 4 EPYC (64 MiB gave rates above the bandwidth there: L3 hits).
 constexpr size_t kWorkingSetBytes = size_t{256} << 20;

@@ -18,8 +18,9 @@ namespace {
 
 using namespace kernels;
 
-const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                              DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
+                              DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,
+                              DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 std::vector<float> random_normal(size_t n, uint32_t seed, float sigma = 1.0f) {
   std::mt19937 rng(seed);
@@ -55,6 +56,8 @@ TEST(QuantBlocks, SizesMatchDTypeTraits) {
   EXPECT_EQ(sizeof(BlockQ5_1), dtype_traits(DType::Q5_1).block_bytes);
   EXPECT_EQ(sizeof(BlockQ8_0), dtype_traits(DType::Q8_0).block_bytes);
   EXPECT_EQ(sizeof(BlockQ8_1), dtype_traits(DType::Q8_1).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ2_K), dtype_traits(DType::Q2_K).block_bytes);
+  EXPECT_EQ(sizeof(BlockQ3_K), dtype_traits(DType::Q3_K).block_bytes);
   EXPECT_EQ(sizeof(BlockQ4_K), dtype_traits(DType::Q4_K).block_bytes);
   EXPECT_EQ(sizeof(BlockQ5_K), dtype_traits(DType::Q5_K).block_bytes);
   EXPECT_EQ(sizeof(BlockQ6_K), dtype_traits(DType::Q6_K).block_bytes);
@@ -67,7 +70,7 @@ TEST(QuantBlocks, SizesMatchDTypeTraits) {
 TEST(QuantDequantize, MatchesIndependentGolden) {
   test::Golden golden("quant_blocks");
   for (DType type : {DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
-                     DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+                     DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const std::string name = dtype_name(type);
     const TensorView& raw = golden.view(name + ".bytes");
     ASSERT_EQ(raw.type, DType::I8) << name;
@@ -82,7 +85,7 @@ TEST(QuantDequantize, MatchesIndependentGolden) {
 TEST(QuantDequantize, UnsupportedTypesThrowNamingTheType) {
   float out[256];
   uint8_t in[512] = {};  // room for any 256-element row
-  for (DType type : {DType::Q2_K, DType::Q3_K, DType::I32}) {
+  for (DType type : {DType::I8, DType::I32, DType::F64}) {
     try {
       dequantize_row(type, in, out, 256);
       FAIL() << "expected InvalidArgument for " << dtype_name(type);
@@ -152,6 +155,22 @@ std::vector<float> round_trip_bounds(DType type, const std::vector<uint8_t>& byt
       }
       break;
     }
+    case DType::Q2_K: {  // per 16: affine like Q4_K, half a sub-block step
+      const auto blocks = as_blocks<BlockQ2_K>(bytes);
+      for (size_t b = 0; b < blocks.size(); ++b)
+        for (int j = 0; j < 16; ++j)
+          fill(256 * b + 16 * j, 16, 0.5f * fp16_to_fp32(blocks[b].d) * (blocks[b].scales[j] & 0x0f));
+      break;
+    }
+    case DType::Q3_K: {  // per 16: symmetric like Q6_K, one step of the sub-block
+      const auto blocks = as_blocks<BlockQ3_K>(bytes);
+      for (size_t b = 0; b < blocks.size(); ++b) {
+        int8_t scales[16];
+        scalar::unpack_scales_q3_k(blocks[b].scales, scales);
+        for (int j = 0; j < 16; ++j) fill(256 * b + 16 * j, 16, std::fabs(fp16_to_fp32(blocks[b].d) * scales[j]));
+      }
+      break;
+    }
     case DType::Q6_K: {  // per 16: symmetric like Q4_0, so one step of the sub-block
       const auto blocks = as_blocks<BlockQ6_K>(bytes);
       for (size_t b = 0; b < blocks.size(); ++b)
@@ -181,6 +200,8 @@ float rms_limit(DType type) {
     case DType::Q8_0: case DType::Q8_1: case DType::Q8_K: return 0.008f;  // 0.005 - 0.0067
     case DType::Q6_K: return 0.025f;  // 0.018
     case DType::Q5_0: case DType::Q5_1: case DType::Q5_K: return 0.05f;  // 0.036 - 0.041
+    case DType::Q3_K: return 0.2f;  // 0.156: 8 levels per 16 elements
+    case DType::Q2_K: return 0.4f;  // 0.341: 4 levels per 16 elements
     default: return 0.1f;  // 4-bit types: 0.076 - 0.083
   }
 }
@@ -192,7 +213,7 @@ TEST(QuantRoundTrip, WithinFormatBounds) {
   for (int i = 512; i < 768; ++i) x[i] = 0.0f;
   for (int i = 768; i < 1024; ++i) x[i] = 0.75f;
   for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
-                     DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K}) {
+                     DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K}) {
     const std::vector<uint8_t> bytes = quantize(type, x);
     const std::vector<float> y = dequantize(type, bytes, x.size());
     const std::vector<float> bound = round_trip_bounds(type, bytes, x);
@@ -373,6 +394,8 @@ float scalar_quant_dot(DType type, const void* w, const void* a, int64_t n) {
     case DType::Q5_0: return scalar::vec_dot(static_cast<const BlockQ5_0*>(w), static_cast<const BlockQ8_0*>(a), n);
     case DType::Q5_1: return scalar::vec_dot(static_cast<const BlockQ5_1*>(w), static_cast<const BlockQ8_1*>(a), n);
     case DType::Q8_0: return scalar::vec_dot(static_cast<const BlockQ8_0*>(w), static_cast<const BlockQ8_0*>(a), n);
+    case DType::Q2_K: return scalar::vec_dot(static_cast<const BlockQ2_K*>(w), static_cast<const BlockQ8_K*>(a), n);
+    case DType::Q3_K: return scalar::vec_dot(static_cast<const BlockQ3_K*>(w), static_cast<const BlockQ8_K*>(a), n);
     case DType::Q4_K: return scalar::vec_dot(static_cast<const BlockQ4_K*>(w), static_cast<const BlockQ8_K*>(a), n);
     case DType::Q5_K: return scalar::vec_dot(static_cast<const BlockQ5_K*>(w), static_cast<const BlockQ8_K*>(a), n);
     case DType::Q6_K: return scalar::vec_dot(static_cast<const BlockQ6_K*>(w), static_cast<const BlockQ8_K*>(a), n);
@@ -494,12 +517,14 @@ TEST(QuantDot, RowsAvx2MatchScalarAtTheExtremes) {
   constexpr int64_t n = 512, n_rows = 9;
   constexpr uint16_t kHalfOne = 0x3c00;
   const uint8_t fills[] = {0xff, 0x80, 0x7f, 0x00};
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const WeightTypeKernels& k = weight_type_kernels(type);
     const uint64_t row_stride = row_bytes(type, n), block_bytes = row_bytes(type, dtype_traits(type).block_size);
     // Byte offsets of the fp16 scale fields in a block.
     const std::vector<size_t> half_fields = type == DType::Q6_K                            ? std::vector<size_t>{208}
                                             : type == DType::Q4_K || type == DType::Q5_K ? std::vector<size_t>{0, 2}
+                                            : type == DType::Q2_K                        ? std::vector<size_t>{80, 82}
+                                            : type == DType::Q3_K                        ? std::vector<size_t>{108}
                                                                                          : std::vector<size_t>{0};
     for (int pattern = 0; pattern < 3; ++pattern) {
       std::vector<uint8_t> weights(row_stride * n_rows);
@@ -640,6 +665,8 @@ TEST(QuantDequantize, Avx2MatchesScalar) {
       case DType::Q5_0: scalar::dequantize_row(as_blocks<BlockQ5_0>(bytes).data(), reference.data(), 1024); break;
       case DType::Q5_1: scalar::dequantize_row(as_blocks<BlockQ5_1>(bytes).data(), reference.data(), 1024); break;
       case DType::Q8_0: scalar::dequantize_row(as_blocks<BlockQ8_0>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q2_K: scalar::dequantize_row(as_blocks<BlockQ2_K>(bytes).data(), reference.data(), 1024); break;
+      case DType::Q3_K: scalar::dequantize_row(as_blocks<BlockQ3_K>(bytes).data(), reference.data(), 1024); break;
       case DType::Q4_K: scalar::dequantize_row(as_blocks<BlockQ4_K>(bytes).data(), reference.data(), 1024); break;
       case DType::Q5_K: scalar::dequantize_row(as_blocks<BlockQ5_K>(bytes).data(), reference.data(), 1024); break;
       default: scalar::dequantize_row(as_blocks<BlockQ6_K>(bytes).data(), reference.data(), 1024); break;

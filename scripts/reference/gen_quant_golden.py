@@ -148,6 +148,50 @@ def q6_k():
     return np.concatenate([ql, qh, scales, d_bytes], axis=1), values
 
 
+def two_bit_planes(qs):
+    """(n, 64) bytes -> (n, 256) quants: element 128h + 32k + l is bits 2k, 2k + 1 of byte
+    32h + l (Q2_K, and the low bits of Q3_K)."""
+    element = np.arange(256)
+    byte = 32 * (element // 128) + element % 32
+    shift = 2 * ((element % 128) // 32)
+    return (qs.astype(np.int32)[:, byte] >> shift) & 3
+
+
+def q2_k():
+    scales = random_bytes(N_BLOCKS, 16)
+    qs = random_bytes(N_BLOCKS, 64)
+    d_bytes, d = random_half(N_BLOCKS, 0.0, 0.01)
+    dmin_bytes, dmin = random_half(N_BLOCKS, 0.0, 0.01)
+    s = scales.astype(np.int32)
+    step = np.repeat((d[:, None] * (s & 0x0F)).astype(np.float32), 16, axis=1)
+    offset = np.repeat((dmin[:, None] * (s >> 4)).astype(np.float32), 16, axis=1)
+    values = step * two_bit_planes(qs).astype(np.float32) - offset
+    return np.concatenate([scales, qs, d_bytes, dmin_bytes], axis=1), values
+
+
+def q3_k_scales(packed):
+    """(n, 12) bytes -> (n, 16) signed scales: the low nibble of scale j is nibble j // 8 of
+    byte j % 8, its top two bits are bits 2 (j // 4) and up of byte 8 + j % 4; stored + 32."""
+    p = packed.astype(np.int32)
+    j = np.arange(16)
+    low = (p[:, j % 8] >> (4 * (j // 8))) & 0x0F
+    high = (p[:, 8 + j % 4] >> (2 * (j // 4))) & 3
+    return (low | (high << 4)) - 32
+
+
+def q3_k():
+    hmask = random_bytes(N_BLOCKS, 32)
+    qs = random_bytes(N_BLOCKS, 64)
+    scales = random_bytes(N_BLOCKS, 12)
+    d_bytes, d = random_half(N_BLOCKS, -0.01, 0.01)
+    element = np.arange(256)
+    third_bit = (hmask.astype(np.int32)[:, element % 32] >> (element // 32)) & 1
+    q = two_bit_planes(qs) - 4 * (1 - third_bit)  # 4 is subtracted where the bit is clear
+    step = np.repeat((d[:, None] * q3_k_scales(scales)).astype(np.float32), 16, axis=1)
+    values = step * q.astype(np.float32)
+    return np.concatenate([hmask, qs, scales, d_bytes], axis=1), values
+
+
 def main():
     tensors = {}
     block_bytes = {}
@@ -164,6 +208,13 @@ def main():
         tensors[name + ".bytes"] = encoded.view(torch.int16).view(torch.int8).clone()
         tensors[name + ".values"] = encoded.to(torch.float32)
         block_bytes[name] = 2
+    # Types added later draw from the generator after the 16-bit floats, so that the earlier
+    # goldens keep their bytes.
+    for name, build in [("Q2_K", q2_k), ("Q3_K", q3_k)]:
+        blocks, values = build()
+        block_bytes[name] = blocks.shape[1]
+        tensors[name + ".bytes"] = torch.from_numpy(np.ascontiguousarray(blocks).view(np.int8))
+        tensors[name + ".values"] = torch.from_numpy(values.astype(np.float32).reshape(-1))
     write_golden("quant_blocks", tensors, {"block_bytes": block_bytes})
 
 

@@ -167,7 +167,7 @@ inline const WeightTypeKernels& checked_kernels(const TensorView& w, const float
 }  // namespace detail
 
 // y (n_tokens, w.rows()) = x (n_tokens, w.cols()) · wᵀ, both row-major. Throws
-// InvalidArgument for a weight type without kernels (Q2_K, Q3_K, ...) or a bad view (null
+// InvalidArgument for a weight type without kernels (I32, ...) or a bad view (null
 // data, rows that are not whole blocks, fewer bytes than the shape needs).
 inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool = nullptr) {
   const WeightTypeKernels& kernels = detail::checked_kernels(w, x, n_tokens, y);

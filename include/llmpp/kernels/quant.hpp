@@ -157,6 +157,8 @@ inline const WeightTypeKernels* find_weight_type_kernels(DType type) {
   static const auto q5_0 = quantized_kernels<BlockQ5_0, BlockQ8_0>(DType::Q5_0, DType::Q8_0);
   static const auto q5_1 = quantized_kernels<BlockQ5_1, BlockQ8_1>(DType::Q5_1, DType::Q8_1);
   static const auto q8_0 = quantized_kernels<BlockQ8_0, BlockQ8_0>(DType::Q8_0, DType::Q8_0);
+  static const auto q2_k = quantized_kernels<BlockQ2_K, BlockQ8_K>(DType::Q2_K, DType::Q8_K);
+  static const auto q3_k = quantized_kernels<BlockQ3_K, BlockQ8_K>(DType::Q3_K, DType::Q8_K);
   static const auto q4_k = quantized_kernels<BlockQ4_K, BlockQ8_K>(DType::Q4_K, DType::Q8_K);
   static const auto q5_k = quantized_kernels<BlockQ5_K, BlockQ8_K>(DType::Q5_K, DType::Q8_K);
   static const auto q6_k = quantized_kernels<BlockQ6_K, BlockQ8_K>(DType::Q6_K, DType::Q8_K);
@@ -169,6 +171,8 @@ inline const WeightTypeKernels* find_weight_type_kernels(DType type) {
     case DType::Q5_0: return &q5_0;
     case DType::Q5_1: return &q5_1;
     case DType::Q8_0: return &q8_0;
+    case DType::Q2_K: return &q2_k;
+    case DType::Q3_K: return &q3_k;
     case DType::Q4_K: return &q4_k;
     case DType::Q5_K: return &q5_k;
     case DType::Q6_K: return &q6_k;

@@ -62,6 +62,30 @@ struct BlockQ8_1 {
   int8_t qs[32];
 };
 
+// Super-block of 16 sub-blocks of 16: x = d * scale_j * q - dmin * min_j, q in [0, 3], with
+// 4-bit scale_j (low nibble of scales[j]) and min_j (high nibble). Per half h of 128
+// elements, bits 2k, 2k + 1 of qs[32h + l] hold element 128h + 32k + l (l < 32).
+struct BlockQ2_K {
+  static constexpr int kBlockSize = kSuperBlockSize;
+  uint8_t scales[16];    // 4-bit scales and mins
+  uint8_t qs[64];        // 2-bit quants
+  uint16_t d;            // fp16 super-scale of the sub-block scales
+  uint16_t dmin;         // fp16 super-scale of the sub-block mins
+};
+
+// Super-block of 16 sub-blocks of 16: x = d * (scale_j - 32) * q, q in [-4, 3]. The low 2
+// bits of q sit as in Q2_K; bit 4h + k of hmask[l] is the third bit of element 128h + 32k + l,
+// and q = low bits - 4 where that bit is clear. The 6-bit scales: the low nibble of scale j
+// is the low (j < 8) or high (j >= 8) nibble of scales[j % 8], its top 2 bits are bits
+// 2 (j / 4), 2 (j / 4) + 1 of scales[8 + j % 4].
+struct BlockQ3_K {
+  static constexpr int kBlockSize = kSuperBlockSize;
+  uint8_t hmask[32];     // third bits
+  uint8_t qs[64];        // low 2 bits
+  uint8_t scales[12];    // 16 six-bit scales, offset by 32
+  uint16_t d;            // fp16 super-scale
+};
+
 // Super-block of 8 sub-blocks of 32: x = d * scale_j * q - dmin * min_j, q in [0, 15],
 // scale_j and min_j 6-bit, packed in `scales` (see unpack_scales_mins_k4 in scalar/quant.hpp).
 struct BlockQ4_K {
@@ -109,6 +133,8 @@ static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block must be 22 bytes");
 static_assert(sizeof(BlockQ5_1) == 24, "Q5_1 block must be 24 bytes");
 static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block must be 34 bytes");
 static_assert(sizeof(BlockQ8_1) == 36, "Q8_1 block must be 36 bytes");
+static_assert(sizeof(BlockQ2_K) == 84, "Q2_K block must be 84 bytes");
+static_assert(sizeof(BlockQ3_K) == 110, "Q3_K block must be 110 bytes");
 static_assert(sizeof(BlockQ4_K) == 144, "Q4_K block must be 144 bytes");
 static_assert(sizeof(BlockQ5_K) == 176, "Q5_K block must be 176 bytes");
 static_assert(sizeof(BlockQ6_K) == 210, "Q6_K block must be 210 bytes");

@@ -174,6 +174,20 @@ inline __m256i scale_pair(__m256i scales16, int j) {
   return _mm256_shuffle_epi8(scales16, _mm256_set_m128i(pick(j + 1), pick(j)));
 }
 
+// Q3_K's 16 scales (layout in scalar::unpack_scales_q3_k) as int8 lanes, in registers: a
+// scalar unpack through memory stalled each block on store forwarding (7 GB/s one core).
+// Lanes 0-7 take the low nibbles of bytes 0-7, lanes 8-15 the high ones; every 4 lanes j
+// take byte 8 + j % 4 shifted right by 2 (j / 4) for the top 2 bits.
+inline __m128i unpack_scales_q3_k(const uint8_t* packed) {
+  uint32_t tops;
+  std::memcpy(&tops, packed + 8, sizeof tops);
+  const __m128i nibbles = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed)), low4 = _mm_set1_epi8(0x0f);
+  const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(nibbles, low4), _mm_and_si128(_mm_srli_epi16(nibbles, 4), low4));
+  const __m128i high = _mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(tops)), _mm_setr_epi32(0, 2, 4, 6));
+  const __m128i stored = _mm_or_si128(low, _mm_and_si128(_mm_slli_epi16(high, 4), _mm_set1_epi8(0x30)));
+  return _mm_sub_epi8(stored, _mm_set1_epi8(32));
+}
+
 }  // namespace quant_simd
 
 // ---------------------------------------------------------------------------------------
@@ -344,6 +358,66 @@ inline float vec_dot(const BlockQ5_K* w, const BlockQ8_K* a, int64_t n) {
   for (int64_t i = 0; i < n / 256; ++i)
     vec_dot_k_affine<true>(w[i].qs, w[i].qh, w[i].d, w[i].dmin, w[i].scales, a[i], acc, min_acc);
   return quant_simd::horizontal_sum(_mm256_sub_ps(acc, min_acc));
+}
+
+// Q2_K: a_d (d sum_j scale_j (q · a)_j - dmin sum_j min_j bsum_j). Each 32 bytes of
+// activation meet one 2-bit plane of a half (elements 128h + 32k + l are bits 2k, 2k + 1 of
+// qs[32h + l]), two sub-blocks of 16, whose scales scale_pair picks. q <= 3: maddubs pairs
+// stay within 2 * 3 * 128.
+inline float vec_dot(const BlockQ2_K* w, const BlockQ8_K* a, int64_t n) {
+  using namespace quant_simd;
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps(), min_acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
+    const __m128i scales8 = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+    const __m128i mins8 = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+    const __m256i min_lanes = _mm256_madd_epi16(load256(a[i].bsums), _mm256_cvtepu8_epi16(mins8));
+    __m256i sum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      // Scales 8h .. 8h + 7 as int16 in both 128-bit lanes, for byte-shuffle broadcasts.
+      const __m256i half_scales =
+          _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(h == 0 ? scales8 : _mm_srli_si128(scales8, 8)));
+      const __m256i planes = load256(w[i].qs + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(planes, 2 * k), two_bits);
+        const __m256i p = _mm256_maddubs_epi16(q, load256(a[i].qs + 128 * h + 32 * k));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(half_scales, 2 * k)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(sum), acc);
+    min_acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].dmin)), _mm256_cvtepi32_ps(min_lanes), min_acc);
+  }
+  return horizontal_sum(_mm256_sub_ps(acc, min_acc));
+}
+
+// Q3_K: with u = q + 4 in [0, 7] (the low bits, plus 4 where the hmask bit is set),
+// sum_j scale_j (q · a)_j = sum_j scale_j (u · a)_j - 4 sum_j scale_j bsum_j, as Q6_K takes
+// off its offset of 32.
+inline float vec_dot(const BlockQ3_K* w, const BlockQ8_K* a, int64_t n) {
+  using namespace quant_simd;
+  const __m256i two_bits = _mm256_set1_epi8(3), bit_2 = _mm256_set1_epi8(4);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 256; ++i) {
+    const __m128i scales8 = unpack_scales_q3_k(w[i].scales);
+    const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
+    __m256i sum = _mm256_slli_epi32(_mm256_madd_epi16(load256(a[i].bsums), scales16), 2);
+    sum = _mm256_sub_epi32(_mm256_setzero_si256(), sum);
+    __m256i third_bits = load256(w[i].hmask);  // shifted right by one per plane: bit 0 is the next one's
+    for (int h = 0; h < 2; ++h) {
+      const __m256i half_scales =
+          _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h == 0 ? scales8 : _mm_srli_si128(scales8, 8)));
+      const __m256i planes = load256(w[i].qs + 32 * h);
+      for (int k = 0; k < 4; ++k, third_bits = _mm256_srli_epi16(third_bits, 1)) {
+        const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(planes, 2 * k), two_bits),
+                                          _mm256_and_si256(_mm256_slli_epi16(third_bits, 2), bit_2));
+        const __m256i p = _mm256_maddubs_epi16(u, load256(a[i].qs + 128 * h + 32 * k));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(half_scales, 2 * k)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(sum), acc);
+  }
+  return horizontal_sum(acc);
 }
 
 // Q6_K: sum_j scale_j sum_l (q - 32) a = sum_j scale_j (q · a)_j - 32 sum_j scale_j bsum_j,

@@ -164,6 +164,50 @@ inline void pack_quants_q6_k(const uint8_t* q, BlockQ6_K& b) {
   }
 }
 
+// Q2_K / Q3_K low 2 bits, per half h of 128 elements: bits 2k, 2k + 1 of qs[32h + l] are
+// element 128h + 32k + l (l < 32).
+inline void unpack_2bit_quants(const uint8_t* qs, uint8_t* q) {
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < 32; ++l) q[128 * h + 32 * k + l] = static_cast<uint8_t>((qs[32 * h + l] >> (2 * k)) & 3);
+}
+inline void pack_2bit_quants(const uint8_t* q, uint8_t* qs) {
+  std::memset(qs, 0, 64);
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < 32; ++l) qs[32 * h + l] |= static_cast<uint8_t>((q[128 * h + 32 * k + l] & 3) << (2 * k));
+}
+
+// Q3_K quants as q + 4 in [0, 7]: the low 2 bits as in Q2_K, the third bit (set where q >= 0)
+// from bit 4h + k of hmask[l] for element 128h + 32k + l.
+inline void unpack_quants_q3_k(const BlockQ3_K& b, uint8_t* q) {
+  unpack_2bit_quants(b.qs, q);
+  for (int i = 0; i < 256; ++i) q[i] |= static_cast<uint8_t>(((b.hmask[i % 32] >> (i / 32)) & 1) << 2);
+}
+inline void pack_quants_q3_k(const uint8_t* q, BlockQ3_K& b) {
+  pack_2bit_quants(q, b.qs);
+  std::memset(b.hmask, 0, sizeof b.hmask);
+  for (int i = 0; i < 256; ++i) b.hmask[i % 32] |= static_cast<uint8_t>(((q[i] >> 2) & 1) << (i / 32));
+}
+
+// Q3_K's 16 six-bit scales, stored as scale + 32: the low nibble of scale j in the low (j < 8)
+// or high (j >= 8) half of byte j % 8, its top 2 bits at bit 2 (j / 4) of byte 8 + j % 4.
+inline void unpack_scales_q3_k(const uint8_t* packed, int8_t* scales) {
+  for (int j = 0; j < 16; ++j) {
+    const int low = (packed[j % 8] >> (j < 8 ? 0 : 4)) & 0x0f;
+    const int high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+    scales[j] = static_cast<int8_t>((low | (high << 4)) - 32);
+  }
+}
+inline void pack_scales_q3_k(const int8_t* scales, uint8_t* packed) {
+  std::memset(packed, 0, 12);
+  for (int j = 0; j < 16; ++j) {
+    const int stored = scales[j] + 32;
+    packed[j % 8] |= static_cast<uint8_t>((stored & 0x0f) << (j < 8 ? 0 : 4));
+    packed[8 + j % 4] |= static_cast<uint8_t>((stored >> 4) << (2 * (j / 4)));
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Dequantization: one block to kBlockSize floats
 // ---------------------------------------------------------------------------------------
@@ -215,6 +259,29 @@ inline void dequantize_k_affine(uint16_t d_bits, uint16_t dmin_bits, const uint8
   for (int j = 0; j < 8; ++j) {
     const float scale = d * scales[j], offset = dmin * mins[j];
     for (int l = 0; l < 32; ++l) y[32 * j + l] = scale * static_cast<float>(q[32 * j + l]) - offset;
+  }
+}
+
+inline void dequantize_block(const BlockQ2_K& b, float* y) {
+  uint8_t q[256];
+  unpack_2bit_quants(b.qs, q);
+  const float d = fp16_to_fp32(b.d), dmin = fp16_to_fp32(b.dmin);
+  for (int j = 0; j < 16; ++j) {
+    const float scale = d * static_cast<float>(b.scales[j] & 0x0f);
+    const float offset = dmin * static_cast<float>(b.scales[j] >> 4);
+    for (int l = 0; l < 16; ++l) y[16 * j + l] = scale * static_cast<float>(q[16 * j + l]) - offset;
+  }
+}
+
+inline void dequantize_block(const BlockQ3_K& b, float* y) {
+  uint8_t q[256];
+  unpack_quants_q3_k(b, q);
+  int8_t scales[16];
+  unpack_scales_q3_k(b.scales, scales);
+  const float d = fp16_to_fp32(b.d);
+  for (int j = 0; j < 16; ++j) {
+    const float scale = d * static_cast<float>(scales[j]);
+    for (int l = 0; l < 16; ++l) y[16 * j + l] = scale * static_cast<float>(q[16 * j + l] - 4);
   }
 }
 
@@ -333,78 +400,105 @@ inline void quantize_block(const float* x, BlockQ8_1& b) {
   b.s = fp32_to_fp16(d * static_cast<float>(sum));
 }
 
-// Q4_K / Q5_K: per sub-block j of 32, x ~ step_j * q - bottom_j with bottom_j = dmin * min_j
-// and step_j = d * scale_j (6-bit scale_j, min_j). A reference-style choice rather than
+// Q2_K / Q4_K / Q5_K: per sub-block j (kSubBlocks of them), x ~ step_j * q - bottom_j with
+// bottom_j = dmin * min_j and step_j = d * scale_j (scale_j, min_j <= kScaleMax: 15 for
+// Q2_K's 4 bits, 63 for the 6 bits of the others). A reference-style choice rather than
 // ggml's iterative search: the bottom is min(0, min x) rounded down to a multiple of dmin,
 // then the step is rounded up to a multiple of d so that max_q steps reach max x. Every
 // element is then within step_j / 2 of its value.
-inline void quantize_k_affine(const float* x, int max_q, uint16_t& d_bits, uint16_t& dmin_bits, uint8_t* packed,
-                              uint8_t* q) {
-  float lowest[8], highest[8];
+template <int kSubBlocks, int kScaleMax>
+inline void quantize_k_affine(const float* x, int max_q, uint16_t& d_bits, uint16_t& dmin_bits, uint8_t* scales,
+                              uint8_t* mins, uint8_t* q) {
+  constexpr int kSub = 256 / kSubBlocks;
+  constexpr float kLevels = static_cast<float>(kScaleMax);
+  float lowest[kSubBlocks], highest[kSubBlocks];
   float max_min = 0.0f;
-  for (int j = 0; j < 8; ++j) {
+  for (int j = 0; j < kSubBlocks; ++j) {
     lowest[j] = 0.0f;  // the format's mins are subtracted, so the bottom is never above 0
-    highest[j] = x[32 * j];
-    for (int l = 0; l < 32; ++l) {
-      lowest[j] = std::min(lowest[j], x[32 * j + l]);
-      highest[j] = std::max(highest[j], x[32 * j + l]);
+    highest[j] = x[kSub * j];
+    for (int l = 0; l < kSub; ++l) {
+      lowest[j] = std::min(lowest[j], x[kSub * j + l]);
+      highest[j] = std::max(highest[j], x[kSub * j + l]);
     }
     max_min = std::max(max_min, -lowest[j]);
   }
-  dmin_bits = fp16_round_up(max_min / 63.0f);
+  dmin_bits = fp16_round_up(max_min / kLevels);
   const float dmin = fp16_to_fp32(dmin_bits);
-  uint8_t mins[8], scales[8];
-  float bottom[8], needed_step[8], max_step = 0.0f;
-  for (int j = 0; j < 8; ++j) {
-    mins[j] = dmin > 0.0f ? static_cast<uint8_t>(std::min(63.0f, std::ceil(-lowest[j] / dmin))) : 0;
+  float bottom[kSubBlocks], needed_step[kSubBlocks], max_step = 0.0f;
+  for (int j = 0; j < kSubBlocks; ++j) {
+    mins[j] = dmin > 0.0f ? static_cast<uint8_t>(std::min(kLevels, std::ceil(-lowest[j] / dmin))) : 0;
     bottom[j] = -dmin * mins[j];
     needed_step[j] = std::max(0.0f, highest[j] - bottom[j]) / static_cast<float>(max_q);
     max_step = std::max(max_step, needed_step[j]);
   }
-  d_bits = fp16_round_up(max_step / 63.0f);
+  d_bits = fp16_round_up(max_step / kLevels);
   const float d = fp16_to_fp32(d_bits);
-  for (int j = 0; j < 8; ++j) {
-    scales[j] = d > 0.0f ? static_cast<uint8_t>(std::min(63.0f, std::ceil(needed_step[j] / d))) : 0;
+  for (int j = 0; j < kSubBlocks; ++j) {
+    scales[j] = d > 0.0f ? static_cast<uint8_t>(std::min(kLevels, std::ceil(needed_step[j] / d))) : 0;
     const float step = d * scales[j];
     const float inverse = step > 0.0f ? 1.0f / step : 0.0f;
-    for (int l = 0; l < 32; ++l)
-      q[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] - bottom[j]) * inverse), 0, max_q));
+    for (int l = 0; l < kSub; ++l)
+      q[kSub * j + l] =
+          static_cast<uint8_t>(std::clamp(nearest_int((x[kSub * j + l] - bottom[j]) * inverse), 0, max_q));
   }
-  pack_scales_mins_k4(scales, mins, packed);
+}
+
+inline void quantize_block(const float* x, BlockQ2_K& b) {
+  uint8_t q[256], scales[16], mins[16];
+  quantize_k_affine<16, 15>(x, 3, b.d, b.dmin, scales, mins, q);
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(scales[j] | (mins[j] << 4));
+  pack_2bit_quants(q, b.qs);
 }
 
 inline void quantize_block(const float* x, BlockQ4_K& b) {
-  uint8_t q[256];
-  quantize_k_affine(x, 15, b.d, b.dmin, b.scales, q);
+  uint8_t q[256], scales[8], mins[8];
+  quantize_k_affine<8, 63>(x, 15, b.d, b.dmin, scales, mins, q);
+  pack_scales_mins_k4(scales, mins, b.scales);
   pack_quants_k(q, b.qs, nullptr);
 }
 
 inline void quantize_block(const float* x, BlockQ5_K& b) {
-  uint8_t q[256];
-  quantize_k_affine(x, 31, b.d, b.dmin, b.scales, q);
+  uint8_t q[256], scales[8], mins[8];
+  quantize_k_affine<8, 63>(x, 31, b.d, b.dmin, scales, mins, q);
+  pack_scales_mins_k4(scales, mins, b.scales);
   pack_quants_k(q, b.qs, b.qh);
 }
 
-// Q6_K: each sub-block of 16 is symmetric like Q4_0 (its extreme maps to -32), and its
-// signed scale is an int8 multiple of the fp16 d, rounded away from zero so the extreme
-// never clamps.
-inline void quantize_block(const float* x, BlockQ6_K& b) {
-  float sub_scale[16], max_scale = 0.0f;
+// Q3_K / Q6_K: each sub-block of 16 is symmetric like Q4_0 (its extreme maps to
+// -half_levels), and its signed scale is a multiple of the fp16 d of at most max_scale in
+// magnitude, rounded away from zero so the extreme never clamps. q receives q + half_levels.
+inline void quantize_symmetric_k(const float* x, int half_levels, int max_scale, uint16_t& d_bits, int8_t* scales,
+                                 uint8_t* q) {
+  float sub_scale[16], max_sub_scale = 0.0f;
   for (int j = 0; j < 16; ++j) {
-    sub_scale[j] = signed_abs_max(x + 16 * j, 16) / -32.0f;
-    max_scale = std::max(max_scale, std::fabs(sub_scale[j]));
+    sub_scale[j] = signed_abs_max(x + 16 * j, 16) / static_cast<float>(-half_levels);
+    max_sub_scale = std::max(max_sub_scale, std::fabs(sub_scale[j]));
   }
-  b.d = fp16_round_up(max_scale / 127.0f);
-  const float d = fp16_to_fp32(b.d);
-  uint8_t q[256];
+  d_bits = fp16_round_up(max_sub_scale / static_cast<float>(max_scale));
+  const float d = fp16_to_fp32(d_bits);
   for (int j = 0; j < 16; ++j) {
-    const float magnitude = d > 0.0f ? std::min(127.0f, std::ceil(std::fabs(sub_scale[j]) / d)) : 0.0f;
-    b.scales[j] = static_cast<int8_t>(sub_scale[j] < 0.0f ? -magnitude : magnitude);
-    const float step = d * b.scales[j];
+    const float magnitude =
+        d > 0.0f ? std::min(static_cast<float>(max_scale), std::ceil(std::fabs(sub_scale[j]) / d)) : 0.0f;
+    scales[j] = static_cast<int8_t>(sub_scale[j] < 0.0f ? -magnitude : magnitude);
+    const float step = d * scales[j];
     const float inverse = step != 0.0f ? 1.0f / step : 0.0f;
     for (int l = 0; l < 16; ++l)
-      q[16 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int(x[16 * j + l] * inverse), -32, 31) + 32);
+      q[16 * j + l] = static_cast<uint8_t>(
+          std::clamp(nearest_int(x[16 * j + l] * inverse), -half_levels, half_levels - 1) + half_levels);
   }
+}
+
+inline void quantize_block(const float* x, BlockQ3_K& b) {
+  int8_t scales[16];
+  uint8_t q[256];
+  quantize_symmetric_k(x, 4, 31, b.d, scales, q);  // stored as scale + 32 in 6 bits: |scale| <= 31
+  pack_scales_q3_k(scales, b.scales);
+  pack_quants_q3_k(q, b);
+}
+
+inline void quantize_block(const float* x, BlockQ6_K& b) {
+  uint8_t q[256];
+  quantize_symmetric_k(x, 32, 127, b.d, b.scales, q);
   pack_quants_q6_k(q, b);
 }
 
@@ -499,6 +593,43 @@ inline float vec_dot(const BlockQ8_0* w, const BlockQ8_0* a, int64_t n) {
     int block_sum = 0;
     for (int j = 0; j < 32; ++j) block_sum += w[i].qs[j] * a[i].qs[j];
     sum += fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) * static_cast<float>(block_sum);
+  }
+  return sum;
+}
+
+// Q2_K: a_d (d sum_j scale_j (q · a)_j - dmin sum_j min_j bsum_j) over 16 sub-blocks of 16.
+inline float vec_dot(const BlockQ2_K* w, const BlockQ8_K* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    uint8_t q[256];
+    unpack_2bit_quants(w[i].qs, q);
+    int32_t scaled_sum = 0, min_sum = 0;
+    for (int j = 0; j < 16; ++j) {
+      int32_t sub_dot = 0;
+      for (int l = 0; l < 16; ++l) sub_dot += q[16 * j + l] * a[i].qs[16 * j + l];
+      scaled_sum += (w[i].scales[j] & 0x0f) * sub_dot;
+      min_sum += (w[i].scales[j] >> 4) * a[i].bsums[j];
+    }
+    sum += a[i].d * (fp16_to_fp32(w[i].d) * static_cast<float>(scaled_sum) -
+                     fp16_to_fp32(w[i].dmin) * static_cast<float>(min_sum));
+  }
+  return sum;
+}
+
+inline float vec_dot(const BlockQ3_K* w, const BlockQ8_K* a, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i) {
+    uint8_t q[256];
+    unpack_quants_q3_k(w[i], q);
+    int8_t scales[16];
+    unpack_scales_q3_k(w[i].scales, scales);
+    int32_t scaled_sum = 0;
+    for (int j = 0; j < 16; ++j) {
+      int32_t sub_dot = 0;
+      for (int l = 0; l < 16; ++l) sub_dot += (q[16 * j + l] - 4) * a[i].qs[16 * j + l];
+      scaled_sum += scales[j] * sub_dot;
+    }
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(scaled_sum);
   }
   return sum;
 }
