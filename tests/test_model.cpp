@@ -3,8 +3,10 @@
 //    models from scripts/reference/gen_tiny_models.py (PyTorch), logits of every position;
 //  - stories260K in its four forms in ../shared against the greedy text printed by
 //    llama2.c and llama.cpp (../shared/README.md).
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <unistd.h>
@@ -14,6 +16,7 @@
 
 #include "llmpp/io/gguf_writer.hpp"
 #include "llmpp/io/hf_to_gguf.hpp"
+#include "llmpp/kernels/quant.hpp"
 #include "llmpp/model/model.hpp"
 #include "test_util.hpp"
 
@@ -137,41 +140,38 @@ TEST(TinyModel, MistralCacheIsBoundedByTheWindow) {
   EXPECT_LE(state.cache.capacity(), 16 + 8);
 }
 
-// A random Llama (dim 256, so every type's blocks fit) written as F32, Q8_0 and Q4_K GGUFs by
-// the project's writer. Quantization perturbs the logits; the top-1 token must agree with F32
-// on at least 95% of 64 positions for Q8_0 (the issue's bar). For Q4_K the issue asks 85%,
-// which a random model cannot give: its 256 logits are near-Gaussian, so the top two are
-// about 0.3 standard deviations apart, while Q4_K's 8% relative weight error (measured on
-// Gaussian rows by test_quant) moves them by a comparable amount. We measure 44/64 and hold
-// that line (65%); the 85% target is reported as missed, not met.
-TEST(QuantizedModel, Top1AgreesWithF32) {
-  const int dim = 256, ffn = 512, vocab = 256, n_layers = 2;
-  std::mt19937 rng(7);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto random_matrix = [&](int rows, int cols) {
-    std::vector<float> m(static_cast<size_t>(rows) * cols);
-    for (float& x : m) x = normal(rng) / std::sqrt(static_cast<float>(cols));
-    return m;
-  };
-  struct Tensor {
+// A random Llama (dim 256, so every type's blocks fit): 2 layers, GQA, N(0, 1 / cols)
+// matrices and N(0, 1) embeddings, written as GGUF by the project's writer with every matrix
+// in one type.
+struct RandomLlama {
+  static constexpr int dim = 256, ffn = 512, vocab = 256, n_layers = 2;
+  struct Matrix {
     std::string name;
     int rows, cols;
-    std::vector<float> values;
+    std::vector<float> values;  // (rows, cols)
   };
-  std::vector<Tensor> matrices = {{"token_embd.weight", vocab, dim, {}}, {"output.weight", vocab, dim, {}}};
-  for (int l = 0; l < n_layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    for (auto [name, rows, cols] : std::vector<std::tuple<std::string, int, int>>{
-             {"attn_q", dim, dim}, {"attn_k", dim / 2, dim}, {"attn_v", dim / 2, dim}, {"attn_output", dim, dim},
-             {"ffn_gate", ffn, dim}, {"ffn_up", ffn, dim}, {"ffn_down", dim, ffn}})
-      matrices.push_back({p + name + ".weight", rows, cols, {}});
-  }
-  for (Tensor& t : matrices) t.values = random_matrix(t.rows, t.cols);
-  matrices[0].values = random_matrix(vocab, 1);  // placeholder, replaced below: embeddings ~ N(0, 1)
-  matrices[0].values.resize(static_cast<size_t>(vocab) * dim);
-  for (float& x : matrices[0].values) x = normal(rng);
+  std::vector<Matrix> matrices;
+  std::mt19937 rng{7};
 
-  auto write = [&](DType type) {
+  RandomLlama() {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    matrices = {{"token_embd.weight", vocab, dim, {}}, {"output.weight", vocab, dim, {}}};
+    for (int l = 0; l < n_layers; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      for (auto [name, rows, cols] : std::vector<std::tuple<std::string, int, int>>{
+               {"attn_q", dim, dim}, {"attn_k", dim / 2, dim}, {"attn_v", dim / 2, dim}, {"attn_output", dim, dim},
+               {"ffn_gate", ffn, dim}, {"ffn_up", ffn, dim}, {"ffn_down", dim, ffn}})
+        matrices.push_back({p + name + ".weight", rows, cols, {}});
+    }
+    for (Matrix& m : matrices) {
+      m.values.resize(static_cast<size_t>(m.rows) * m.cols);
+      const float sigma = m.name == "token_embd.weight" ? 1.0f : 1.0f / std::sqrt(static_cast<float>(m.cols));
+      for (float& x : m.values) x = normal(rng) * sigma;
+    }
+  }
+
+  // Writes the model with every matrix in `type` to a temporary file named by `label`.
+  std::string write(DType type, const std::string& label) const {
     io::GGUFWriter writer;
     writer.add("general.architecture", "llama");
     writer.add("llama.context_length", uint32_t{256});
@@ -188,30 +188,103 @@ TEST(QuantizedModel, Top1AgreesWithF32) {
       writer.add_tensor(p + "attn_norm.weight", {dim}, std::vector<float>(dim, 1.0f), DType::F32);
       writer.add_tensor(p + "ffn_norm.weight", {dim}, std::vector<float>(dim, 1.0f), DType::F32);
     }
-    for (const Tensor& t : matrices) writer.add_tensor(t.name, {t.cols, t.rows}, t.values, type);
-    const std::string path = ::testing::TempDir() + "random_llama_" + dtype_name(type) + "_" + std::to_string(getpid()) + ".gguf";
+    for (const Matrix& m : matrices) writer.add_tensor(m.name, {m.cols, m.rows}, m.values, type);
+    const std::string path = ::testing::TempDir() + "random_llama_" + label + "_" + std::to_string(getpid()) + ".gguf";
     writer.write(path);
     return path;
-  };
+  }
+
+  // Every matrix replaced by what `type` stores for it (quantized, then dequantized).
+  RandomLlama as_stored_in(DType type) const {
+    RandomLlama copy = *this;
+    for (Matrix& m : copy.matrices) {
+      std::vector<uint8_t> bytes(row_bytes(type, m.values.size()));
+      kernels::quantize_row(type, m.values.data(), bytes.data(), static_cast<int64_t>(m.values.size()));
+      kernels::dequantize_row(type, bytes.data(), m.values.data(), static_cast<int64_t>(m.values.size()));
+    }
+    return copy;
+  }
+};
+
+// The argmax of each position's logits.
+std::vector<int> top1_tokens(const std::vector<float>& logits, int vocab) {
+  std::vector<int> best(logits.size() / vocab);
+  for (size_t t = 0; t < best.size(); ++t)
+    best[t] = static_cast<int>(std::max_element(logits.begin() + t * vocab, logits.begin() + (t + 1) * vocab) -
+                               (logits.begin() + t * vocab));
+  return best;
+}
+
+// Quantization perturbs the logits; the top-1 token must agree with F32 on at least 95% of
+// 64 positions for Q8_0 (the issue's bar). For Q4_K the issue asks 85%, which a random model
+// cannot give: its 256 logits are near-Gaussian, so the top two are about 0.3 standard
+// deviations apart, while Q4_K's 8% relative weight error (measured on Gaussian rows by
+// test_quant) moves them by a comparable amount. We measure 49/64 and hold 65%;
+// the 85% target is reported as missed, not met.
+TEST(QuantizedModel, Top1AgreesWithF32) {
+  const RandomLlama llama;
+  std::mt19937 rng(11);
   std::vector<int32_t> tokens(64);
-  for (auto& t : tokens) t = static_cast<int32_t>(rng() % vocab);
-  auto top1 = [&](const std::string& path) {
-    auto model = Model::load(path);
-    const auto logits = all_logits(*model, tokens, 64, nullptr);
-    std::vector<int> best(tokens.size());
-    for (size_t t = 0; t < tokens.size(); ++t)
-      best[t] = static_cast<int>(std::max_element(logits.begin() + t * vocab, logits.begin() + (t + 1) * vocab) -
-                                 (logits.begin() + t * vocab));
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % RandomLlama::vocab);
+  auto top1 = [&](DType type) {
+    const std::string path = llama.write(type, dtype_name(type));
+    const auto best = top1_tokens(all_logits(*Model::load(path), tokens, 64, nullptr), RandomLlama::vocab);
     std::filesystem::remove(path);
     return best;
   };
-  const auto reference = top1(write(DType::F32));
+  const auto reference = top1(DType::F32);
   for (auto [type, min_share] : {std::pair{DType::Q8_0, 0.95}, std::pair{DType::Q4_K, 0.65}}) {
-    const auto quantized = top1(write(type));
+    const auto quantized = top1(type);
     int agree = 0;
     for (size_t t = 0; t < reference.size(); ++t) agree += reference[t] == quantized[t];
     EXPECT_GE(agree, static_cast<int>(std::ceil(min_share * 64))) << dtype_name(type) << ": " << agree << "/64";
     std::printf("[ top-1 agreement ] %s: %d/64 positions equal F32\n", dtype_name(type), agree);
+  }
+}
+
+// A model stored in Q2_K or Q3_K runs as the F32 model of the values those blocks hold
+// (dequantized by the kernels test_quant checks against numpy goldens). Prefill (one block of
+// 64 tokens) dequantizes weight tiles for a float GEMM: every logit within 1e-4 of the
+// largest. Decode (one token at a time) quantizes the activation to Q8_K for the integer
+// dots, which moves the logits: their RMS difference must stay within 3% of the logits' RMS
+// (measured 1.8% for Q2_K and 1.6% for Q3_K; Q4_K's decode, under the same activation
+// quantization, measured 1.6% against its own dequantized model, Q8_0's 1.0%). A kernel that
+// mixed up scales or bit planes would be off by tens of percent.
+TEST(QuantizedModel, LowBitKQuantsRunAsTheirDequantizedWeights) {
+  const RandomLlama llama;
+  std::mt19937 rng(12);
+  std::vector<int32_t> tokens(64);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % RandomLlama::vocab);
+  ThreadPool pool(2);
+  for (DType type : {DType::Q2_K, DType::Q3_K}) {
+    const std::string quantized_path = llama.write(type, dtype_name(type));
+    const std::string reference_path =
+        llama.as_stored_in(type).write(DType::F32, std::string(dtype_name(type)) + "_f32");
+    auto quantized = Model::load(quantized_path), reference = Model::load(reference_path);
+    const auto expected = all_logits(*reference, tokens, 64, &pool);
+    const auto prefill = all_logits(*quantized, tokens, 64, &pool);
+    float largest = 0.0f, worst = 0.0f;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      largest = std::max(largest, std::fabs(expected[i]));
+      worst = std::max(worst, std::fabs(prefill[i] - expected[i]));
+    }
+    EXPECT_LE(worst, 1e-4f * largest) << dtype_name(type) << " prefill";
+    const auto decode = all_logits(*quantized, tokens, 1, &pool);
+    double error2 = 0.0, expected2 = 0.0;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      error2 += static_cast<double>(decode[i] - expected[i]) * (decode[i] - expected[i]);
+      expected2 += static_cast<double>(expected[i]) * expected[i];
+    }
+    const double relative_rms = std::sqrt(error2 / expected2);
+    const auto decode_top1 = top1_tokens(decode, RandomLlama::vocab);
+    const auto expected_top1 = top1_tokens(expected, RandomLlama::vocab);
+    int agree = 0;
+    for (size_t t = 0; t < decode_top1.size(); ++t) agree += decode_top1[t] == expected_top1[t];
+    EXPECT_LE(relative_rms, 0.03) << dtype_name(type) << " decode";
+    std::printf("[ decode ] %s: logits %.4f relative RMS from its dequantized F32 model, top-1 %d/64\n",
+                dtype_name(type), relative_rms, agree);
+    std::filesystem::remove(quantized_path);
+    std::filesystem::remove(reference_path);
   }
 }
 
