@@ -75,7 +75,7 @@ Args parse_args(int argc, char** argv) {
       std::printf(
           "usage: llmpp-bench [-m PATH[,PATH]] [--synthetic NAME:TYPE[,...]] [-t N[,N]] [-p 512] [-n 128] [-r 5] "
           "[-o md|json] [--write-gguf OUT.gguf]\n  synthetic models: tinyllama-1.1b, llama2-7b, mistral-7b, moe-small\n"
-          "  types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q4_K_M\n");
+          "  types: F32, F16, BF16, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q4_K_M\n");
       std::exit(0);
     } else fail("unknown flag '" + flag + "'");
   }

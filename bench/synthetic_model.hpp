@@ -45,12 +45,13 @@ inline DType synthetic_tensor_type(const std::string& recipe, const std::string&
       return DType::Q6_K;
     return DType::Q4_K;
   }
-  static const std::map<std::string, DType> plain = {{"F32", DType::F32},   {"F16", DType::F16},
-                                                     {"BF16", DType::BF16}, {"Q8_0", DType::Q8_0},
-                                                     {"Q4_0", DType::Q4_0}, {"Q4_K", DType::Q4_K}};
+  static const std::map<std::string, DType> plain = {
+      {"F32", DType::F32},   {"F16", DType::F16},   {"BF16", DType::BF16}, {"Q8_0", DType::Q8_0},
+      {"Q4_0", DType::Q4_0}, {"Q2_K", DType::Q2_K}, {"Q3_K", DType::Q3_K}, {"Q4_K", DType::Q4_K}};
   auto it = plain.find(recipe);
   if (it == plain.end())
-    throw InvalidArgument("unknown weight type '" + recipe + "' (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q4_K_M)");
+    throw InvalidArgument("unknown weight type '" + recipe +
+                          "' (F32, F16, BF16, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q4_K_M)");
   return it->second;
 }
 
@@ -160,6 +161,13 @@ class SyntheticWeights : public io::WeightSource {
           q->dmin = fp32_to_fp16(scale / 512.0f);
           break;
         }
+        case DType::Q2_K: {
+          auto* q = reinterpret_cast<kernels::BlockQ2_K*>(block);
+          q->d = fp32_to_fp16(scale / 32.0f);
+          q->dmin = fp32_to_fp16(scale / 64.0f);
+          break;
+        }
+        case DType::Q3_K: reinterpret_cast<kernels::BlockQ3_K*>(block)->d = fp32_to_fp16(scale / 128.0f); break;
         case DType::Q6_K: reinterpret_cast<kernels::BlockQ6_K*>(block)->d = fp32_to_fp16(scale / 1024.0f); break;
         default: throw InvalidArgument(std::string("synthetic weights: no generator for ") + dtype_name(type));
       }

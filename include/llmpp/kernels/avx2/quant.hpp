@@ -161,11 +161,6 @@ inline __m256i unpack_q6_k_group(const BlockQ6_K& b, int h, int k) {
   return _mm256_or_si256(low, _mm256_and_si256(high, bits_4_5));
 }
 
-// Half h of a Q6_K super-block: q[k] = group k, k < 4.
-inline void unpack_q6_k_half(const BlockQ6_K& b, int h, __m256i* q) {
-  for (int k = 0; k < 4; ++k) q[k] = unpack_q6_k_group(b, h, k);
-}
-
 // Scales of two 16-element halves for _mm256_madd_epi16 after maddubs (lanes 0-7 carry
 // elements 0-15, lanes 8-15 elements 16-31): int16 scale j in the low lane, j + 1 in the
 // high one, picked by byte shuffle from eight int16 scales present in both lanes.
@@ -187,6 +182,49 @@ inline __m128i unpack_scales_q3_k(const uint8_t* packed) {
   const __m128i stored = _mm_or_si128(low, _mm_and_si128(_mm_slli_epi16(high, 4), _mm_set1_epi8(0x30)));
   return _mm_sub_epi8(stored, _mm_set1_epi8(32));
 }
+
+// The K-quants of 16 sub-blocks of 16 with one scale each (Q2_K, Q3_K, Q6_K), as their dots
+// (vec_dot, and the 4-row kernel dot_k16_4_rows) read them: group(b, h, k) gives the 32
+// unsigned quants u of elements 128h + 32k .. + 31 (sub-blocks 8h + 2k and 8h + 2k + 1),
+// scales(b) the 16 scales as int8. Q3_K and Q6_K store q = u - offset (4, 32), whose
+// sum_j scale_j offset bsum_j comes off the int32 lanes (kOffsetShift = log2 offset); Q2_K
+// stores x = d scale_j u - dmin min_j, whose min term is taken in float (kMins).
+template <typename Block>
+struct K16Layout;
+
+template <>
+struct K16Layout<BlockQ6_K> {
+  static constexpr int kOffsetShift = 5;
+  static constexpr bool kMins = false;
+  static __m256i group(const BlockQ6_K& b, int h, int k) { return unpack_q6_k_group(b, h, k); }
+  static __m128i scales(const BlockQ6_K& b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)); }
+};
+
+template <>
+struct K16Layout<BlockQ3_K> {
+  static constexpr int kOffsetShift = 2;
+  static constexpr bool kMins = false;
+  static __m256i group(const BlockQ3_K& b, int h, int k) {
+    const __m256i planes = load256(b.qs + 32 * h), hmask = load256(b.hmask);
+    const int bit = 4 * h + k;  // the third bit of each hmask byte, moved to bit 2
+    const __m256i third = bit >= 2 ? _mm256_srli_epi16(hmask, bit - 2) : _mm256_slli_epi16(hmask, 2 - bit);
+    return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(planes, 2 * k), _mm256_set1_epi8(3)),
+                           _mm256_and_si256(third, _mm256_set1_epi8(4)));
+  }
+  static __m128i scales(const BlockQ3_K& b) { return unpack_scales_q3_k(b.scales); }
+};
+
+template <>
+struct K16Layout<BlockQ2_K> {
+  static constexpr int kOffsetShift = 0;
+  static constexpr bool kMins = true;
+  static __m256i group(const BlockQ2_K& b, int h, int k) {
+    return _mm256_and_si256(_mm256_srli_epi16(load256(b.qs + 32 * h), 2 * k), _mm256_set1_epi8(3));
+  }
+  static __m128i scales(const BlockQ2_K& b) { return _mm_and_si128(packed(b), _mm_set1_epi8(0x0f)); }
+  static __m128i mins(const BlockQ2_K& b) { return _mm_and_si128(_mm_srli_epi16(packed(b), 4), _mm_set1_epi8(0x0f)); }
+  static __m128i packed(const BlockQ2_K& b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)); }
+};
 
 }  // namespace quant_simd
 
@@ -360,92 +398,44 @@ inline float vec_dot(const BlockQ5_K* w, const BlockQ8_K* a, int64_t n) {
   return quant_simd::horizontal_sum(_mm256_sub_ps(acc, min_acc));
 }
 
-// Q2_K: a_d (d sum_j scale_j (q · a)_j - dmin sum_j min_j bsum_j). Each 32 bytes of
-// activation meet one 2-bit plane of a half (elements 128h + 32k + l are bits 2k, 2k + 1 of
-// qs[32h + l]), two sub-blocks of 16, whose scales scale_pair picks. q <= 3: maddubs pairs
-// stay within 2 * 3 * 128.
-inline float vec_dot(const BlockQ2_K* w, const BlockQ8_K* a, int64_t n) {
+// The K16Layout types, one row: per half, the 4 groups' maddubs against the activation, each
+// madd with the scales of its two sub-blocks (scale_pair). Q2_K's mins and the offsets of Q3_K
+// and Q6_K come from the activation's bsums, as in dot_k16_4_rows; the int32 lanes are summed
+// per super-block without a horizontal sum. u <= 63: maddubs pairs stay within 2 * 63 * 128,
+// and |lane| < 2^26 is exact in int32.
+template <typename Block>
+inline float vec_dot_k16(const Block* w, const BlockQ8_K* a, int64_t n) {
   using namespace quant_simd;
-  const __m256i two_bits = _mm256_set1_epi8(3);
+  using Layout = K16Layout<Block>;
   __m256 acc = _mm256_setzero_ps(), min_acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / 256; ++i) {
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[i].scales));
-    const __m128i scales8 = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
-    const __m128i mins8 = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
-    const __m256i min_lanes = _mm256_madd_epi16(load256(a[i].bsums), _mm256_cvtepu8_epi16(mins8));
+    const __m128i scales8 = Layout::scales(w[i]);
     __m256i sum = _mm256_setzero_si256();
+    if constexpr (!Layout::kMins) {
+      const __m256i offsets = _mm256_madd_epi16(load256(a[i].bsums), _mm256_cvtepi8_epi16(scales8));
+      sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(offsets, Layout::kOffsetShift));
+    }
     for (int h = 0; h < 2; ++h) {
       // Scales 8h .. 8h + 7 as int16 in both 128-bit lanes, for byte-shuffle broadcasts.
-      const __m256i half_scales =
-          _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(h == 0 ? scales8 : _mm_srli_si128(scales8, 8)));
-      const __m256i planes = load256(w[i].qs + 32 * h);
-      for (int k = 0; k < 4; ++k) {
-        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(planes, 2 * k), two_bits);
-        const __m256i p = _mm256_maddubs_epi16(q, load256(a[i].qs + 128 * h + 32 * k));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(half_scales, 2 * k)));
-      }
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(sum), acc);
-    min_acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].dmin)), _mm256_cvtepi32_ps(min_lanes), min_acc);
-  }
-  return horizontal_sum(_mm256_sub_ps(acc, min_acc));
-}
-
-// Q3_K: with u = q + 4 in [0, 7] (the low bits, plus 4 where the hmask bit is set),
-// sum_j scale_j (q · a)_j = sum_j scale_j (u · a)_j - 4 sum_j scale_j bsum_j, as Q6_K takes
-// off its offset of 32.
-inline float vec_dot(const BlockQ3_K* w, const BlockQ8_K* a, int64_t n) {
-  using namespace quant_simd;
-  const __m256i two_bits = _mm256_set1_epi8(3), bit_2 = _mm256_set1_epi8(4);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 256; ++i) {
-    const __m128i scales8 = unpack_scales_q3_k(w[i].scales);
-    const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
-    __m256i sum = _mm256_slli_epi32(_mm256_madd_epi16(load256(a[i].bsums), scales16), 2);
-    sum = _mm256_sub_epi32(_mm256_setzero_si256(), sum);
-    __m256i third_bits = load256(w[i].hmask);  // shifted right by one per plane: bit 0 is the next one's
-    for (int h = 0; h < 2; ++h) {
       const __m256i half_scales =
           _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(h == 0 ? scales8 : _mm_srli_si128(scales8, 8)));
-      const __m256i planes = load256(w[i].qs + 32 * h);
-      for (int k = 0; k < 4; ++k, third_bits = _mm256_srli_epi16(third_bits, 1)) {
-        const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(planes, 2 * k), two_bits),
-                                          _mm256_and_si256(_mm256_slli_epi16(third_bits, 2), bit_2));
-        const __m256i p = _mm256_maddubs_epi16(u, load256(a[i].qs + 128 * h + 32 * k));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(half_scales, 2 * k)));
-      }
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(sum), acc);
-  }
-  return horizontal_sum(acc);
-}
-
-// Q6_K: sum_j scale_j sum_l (q - 32) a = sum_j scale_j (q · a)_j - 32 sum_j scale_j bsum_j,
-// the offset taken off the int32 lanes (no horizontal sum per super-block). q <= 63, so
-// maddubs pairs stay within 2 * 63 * 128; |lane| < 2^26, exact in int32.
-inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
-  using namespace quant_simd;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 256; ++i) {
-    const int8_t* sc = w[i].scales;
-    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    __m256i sum = _mm256_slli_epi32(_mm256_madd_epi16(load256(a[i].bsums), scales16), 5);
-    sum = _mm256_sub_epi32(_mm256_setzero_si256(), sum);
-    for (int h = 0; h < 2; ++h) {
-      // Scales 8h .. 8h + 7 as int16 in both 128-bit lanes, for byte-shuffle broadcasts.
-      const __m256i half_scales = _mm256_broadcastsi128_si256(
-          _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * h))));
-      __m256i q[4];
-      unpack_q6_k_half(w[i], h, q);
       for (int k = 0; k < 4; ++k) {
-        const __m256i p = _mm256_maddubs_epi16(q[k], load256(a[i].qs + 128 * h + 32 * k));
+        const __m256i p = _mm256_maddubs_epi16(Layout::group(w[i], h, k), load256(a[i].qs + 128 * h + 32 * k));
         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale_pair(half_scales, 2 * k)));
       }
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(sum), acc);
+    if constexpr (Layout::kMins) {
+      const __m256i min_lanes = _mm256_madd_epi16(load256(a[i].bsums), _mm256_cvtepu8_epi16(Layout::mins(w[i])));
+      min_acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].dmin)), _mm256_cvtepi32_ps(min_lanes), min_acc);
+    }
   }
-  return horizontal_sum(acc);
+  return quant_simd::horizontal_sum(_mm256_sub_ps(acc, min_acc));
 }
+inline float vec_dot(const BlockQ2_K* w, const BlockQ8_K* a, int64_t n) { return vec_dot_k16(w, a, n); }
+inline float vec_dot(const BlockQ3_K* w, const BlockQ8_K* a, int64_t n) { return vec_dot_k16(w, a, n); }
+inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) { return vec_dot_k16(w, a, n); }
+
 
 // ---------------------------------------------------------------------------------------
 // Multi-row dots (decode GEMV): each pass takes 4 weight rows against the same activation
@@ -1158,25 +1148,27 @@ struct Q6KScaleMasks {
   }
 };
 
-// Q6_K, rows w[0..3] against kTokens activation rows: acc[t] += token t's lanes [r0, r1, r2, r3 |
-// r0, r1, r2, r3]. Each group of 32 quants gives one maddubs per row and token (sub-block 2k in
-// the low lane, 2k + 1 in the high one); rows (0, 1) and (2, 3) are folded by pairs before the
-// madd with their scales, half the madds of vec_dot, and each group is unpacked once for all
-// tokens. Only pairs: q <= 63 and |a| <= 128 make a maddubs pair at most 16128, two of them
-// 32256 (int16). The offset 32 sum_j scale_j bsum_j comes off per row as in vec_dot.
-template <int kTokens, typename Prefetch>
-inline void dot_q6_k_4_rows(const BlockQ6_K* const* w, const BlockQ8_K* const* a, int64_t n_blocks,
-                            const Q6KScaleMasks& masks, Prefetch prefetch, __m256* acc) {
+// Rows w[0..3] of a K16Layout type against kTokens activation rows: acc[t] += token t's lanes
+// [r0, r1, r2, r3 | r0, r1, r2, r3]. Each group of 32 quants gives one maddubs per row and token
+// (sub-block 2k in the low lane, 2k + 1 in the high one); rows (0, 1) and (2, 3) are folded by
+// pairs before the madd with their scales, half the madds of vec_dot, and each group is unpacked
+// once for all tokens. Only pairs: u <= 63 and |a| <= 128 make a maddubs pair at most 16128,
+// two of them 32256 (int16).
+template <typename Block, int kTokens, typename Prefetch>
+inline void dot_k16_4_rows(const Block* const* w, const BlockQ8_K* const* a, int64_t n_blocks,
+                           const Q6KScaleMasks& masks, Prefetch prefetch, __m256* acc) {
+  using Layout = K16Layout<Block>;
   for (int64_t i = 0; i < n_blocks; ++i) {
-    const BlockQ6_K *w0 = &w[0][i], *w1 = &w[1][i], *w2 = &w[2][i], *w3 = &w[3][i];
+    const Block *w0 = &w[0][i], *w1 = &w[1][i], *w2 = &w[2][i], *w3 = &w[3][i];
     __m256i sum01[kTokens], sum23[kTokens];  // [r0, r0, r1, r1 | same], [r2, r2, r3, r3 | same]
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) sum01[t] = sum23[t] = _mm256_setzero_si256();
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
       // Scales 8h .. 8h + 7 of each row as int16; a pair's table for groups (0, 1) and (2, 3).
-      const auto half_scales = [h](const BlockQ6_K* b) {
-        return _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b->scales + 8 * h)));
+      const auto half_scales = [h](const Block* b) {
+        const __m128i sc = Layout::scales(*b);
+        return _mm_cvtepi8_epi16(h == 0 ? sc : _mm_srli_si128(sc, 8));
       };
       const __m128i s0 = half_scales(w0), s1 = half_scales(w1), s2 = half_scales(w2), s3 = half_scales(w3);
       const __m256i tables01[2] = {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(s0, s1)),
@@ -1186,8 +1178,8 @@ inline void dot_q6_k_4_rows(const BlockQ6_K* const* w, const BlockQ8_K* const* a
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
         prefetch.step();
-        const __m256i q0 = unpack_q6_k_group(*w0, h, k), q1 = unpack_q6_k_group(*w1, h, k);
-        const __m256i q2 = unpack_q6_k_group(*w2, h, k), q3 = unpack_q6_k_group(*w3, h, k);
+        const __m256i q0 = Layout::group(*w0, h, k), q1 = Layout::group(*w1, h, k);
+        const __m256i q2 = Layout::group(*w2, h, k), q3 = Layout::group(*w3, h, k);
         const __m256i scale01 = _mm256_shuffle_epi8(tables01[k >> 1], masks.mask[k & 1]);
         const __m256i scale23 = _mm256_shuffle_epi8(tables23[k >> 1], masks.mask[k & 1]);
 #pragma GCC unroll 4
@@ -1200,55 +1192,103 @@ inline void dot_q6_k_4_rows(const BlockQ6_K* const* w, const BlockQ8_K* const* a
         }
       }
     }
-    const __m256i scales0 = _mm256_cvtepi8_epi16(load128(w0->scales)), scales1 = _mm256_cvtepi8_epi16(load128(w1->scales));
-    const __m256i scales2 = _mm256_cvtepi8_epi16(load128(w2->scales)), scales3 = _mm256_cvtepi8_epi16(load128(w3->scales));
+    // Per token: sum_j c_j bsum_j of each row, folded to [r0, r1, r2, r3 | r0, r1, r2, r3], with
+    // c the scales (the offset term) or the mins (Q2_K).
+    const auto per_row_bsum_terms = [](__m256i bsums, __m256i c0, __m256i c1, __m256i c2, __m256i c3) {
+      return fold_rows_epi32(_mm256_madd_epi16(bsums, c0), _mm256_madd_epi16(bsums, c1),
+                             _mm256_madd_epi16(bsums, c2), _mm256_madd_epi16(bsums, c3));
+    };
     const __m256 d = halves_abcd_abcd(w0->d, w1->d, w2->d, w3->d);
+    if constexpr (Layout::kMins) {
+      const __m256i m0 = _mm256_cvtepu8_epi16(Layout::mins(*w0)), m1 = _mm256_cvtepu8_epi16(Layout::mins(*w1));
+      const __m256i m2 = _mm256_cvtepu8_epi16(Layout::mins(*w2)), m3 = _mm256_cvtepu8_epi16(Layout::mins(*w3));
+      const __m256 dmin = halves_abcd_abcd(w0->dmin, w1->dmin, w2->dmin, w3->dmin);
 #pragma GCC unroll 4
-    for (int t = 0; t < kTokens; ++t) {
-      // 32 sum_j scale_j bsum_j of each row, folded to [r0, r1, r2, r3 | r0, r1, r2, r3].
-      const __m256i bsums = load256(a[t][i].bsums);
-      const __m256i offsets =
-          fold_rows_epi32(_mm256_madd_epi16(bsums, scales0), _mm256_madd_epi16(bsums, scales1),
-                          _mm256_madd_epi16(bsums, scales2), _mm256_madd_epi16(bsums, scales3));
-      const __m256i lanes = _mm256_sub_epi32(_mm256_hadd_epi32(sum01[t], sum23[t]), _mm256_slli_epi32(offsets, 5));
-      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a[t][i].d)), _mm256_cvtepi32_ps(lanes), acc[t]);
+      for (int t = 0; t < kTokens; ++t) {
+        const __m256 a_d = _mm256_set1_ps(a[t][i].d);
+        const __m256i min_lanes = per_row_bsum_terms(load256(a[t][i].bsums), m0, m1, m2, m3);
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, a_d), _mm256_cvtepi32_ps(_mm256_hadd_epi32(sum01[t], sum23[t])),
+                                 acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, a_d), _mm256_cvtepi32_ps(min_lanes), acc[t]);
+      }
+    } else {
+      const __m256i scales0 = _mm256_cvtepi8_epi16(Layout::scales(*w0));
+      const __m256i scales1 = _mm256_cvtepi8_epi16(Layout::scales(*w1));
+      const __m256i scales2 = _mm256_cvtepi8_epi16(Layout::scales(*w2));
+      const __m256i scales3 = _mm256_cvtepi8_epi16(Layout::scales(*w3));
+#pragma GCC unroll 4
+      for (int t = 0; t < kTokens; ++t) {
+        const __m256i offsets = per_row_bsum_terms(load256(a[t][i].bsums), scales0, scales1, scales2, scales3);
+        const __m256i lanes =
+            _mm256_sub_epi32(_mm256_hadd_epi32(sum01[t], sum23[t]), _mm256_slli_epi32(offsets, Layout::kOffsetShift));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(a[t][i].d)), _mm256_cvtepi32_ps(lanes), acc[t]);
+      }
     }
   }
 }
 
 }  // namespace quant_simd
 
-// Q6_K decode: four rows per pass (quant_simd::dot_q6_k_4_rows with one token).
-inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
-                         int64_t n_rows) {
+// Decode of the K16Layout types: four rows per pass (quant_simd::dot_k16_4_rows with one token).
+// Q6_K prefetches two groups ahead into L2: one Zen 4 core streamed Q6_K rows of 2048 (the
+// output head of TinyLlama's Q4_K_M) from memory at 13 GB/s fetching one group ahead into L1, 17
+// into L2, 22 two groups ahead into L2 (rows of 5632: 22 in all three). The other types lose 2-3
+// GB/s from the change at 2048.
+template <typename Block>
+inline void vec_dot_rows_k16(const Block* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                             int64_t n_rows) {
   using namespace quant_simd;
   const Q6KScaleMasks masks;
-  const auto pass = [&](const BlockQ6_K* const* rows, auto prefetch) {
+  const auto pass = [&](const Block* const* rows, auto prefetch) {
     __m256 acc = _mm256_setzero_ps();
-    dot_q6_k_4_rows<1>(rows, &a, n / 256, masks, prefetch, &acc);
+    dot_k16_4_rows<Block, 1>(rows, &a, n / 256, masks, prefetch, &acc);
     return acc;
   };
-  // Two groups ahead into L2: one Zen 4 core streamed Q6_K rows of 2048 (the output head of
-  // TinyLlama's Q4_K_M) from memory at 13 GB/s fetching one group ahead into L1, 17 into L2,
-  // 22 two groups ahead into L2 (rows of 5632: 22 in all three). The other types lose 2-3 GB/s
-  // from the change at 2048.
   for_each_4_rows</*kBlocksPerStep=*/1, /*kGroupsAhead=*/2, /*kStepsPerBlock=*/8>(w, row_stride, a, n, out, n_rows,
                                                                                  [] {}, pass, store_rows_abcd_abcd);
 }
+inline void vec_dot_rows(const BlockQ2_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  vec_dot_rows_k16(w, row_stride, a, n, out, n_rows);
+}
+inline void vec_dot_rows(const BlockQ3_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  vec_dot_rows_k16(w, row_stride, a, n, out, n_rows);
+}
+inline void vec_dot_rows(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a, int64_t n, float* out,
+                         int64_t n_rows) {
+  vec_dot_rows_k16(w, row_stride, a, n, out, n_rows);
+}
 
-// Q6_K prefill: four rows and four tokens per pass, as for Q4_K.
-inline void vec_dot_rows_tokens(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a,
-                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
-                                int64_t out_stride, int64_t n_rows) {
+// Prefill of the K16Layout types: four rows and four tokens per pass, as for Q4_K.
+template <typename Block>
+inline void vec_dot_rows_tokens_k16(const Block* w, uint64_t row_stride, const BlockQ8_K* a,
+                                    uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                    int64_t out_stride, int64_t n_rows) {
   using namespace quant_simd;
   const int64_t n_blocks = n / 256;
   const Q6KScaleMasks masks;
-  const auto pass = [&](const BlockQ6_K* const* rows, const BlockQ8_K* const* activations, int64_t, auto tokens,
+  const auto pass = [&](const Block* const* rows, const BlockQ8_K* const* activations, int64_t, auto tokens,
                         __m256* acc) {
-    dot_q6_k_4_rows<decltype(tokens)::value>(rows, activations, n_blocks, masks, NoPrefetch(), acc);
+    dot_k16_4_rows<Block, decltype(tokens)::value>(rows, activations, n_blocks, masks, NoPrefetch(), acc);
   };
   for_each_rows_tokens_pass(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, pass,
                             store_rows_abcd_abcd);
+}
+inline void vec_dot_rows_tokens(const BlockQ2_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  vec_dot_rows_tokens_k16(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+}
+inline void vec_dot_rows_tokens(const BlockQ3_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  vec_dot_rows_tokens_k16(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+}
+inline void vec_dot_rows_tokens(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  vec_dot_rows_tokens_k16(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
 }
 
 // The types whose vec_dot_rows_tokens unpacks each weight block once for several tokens (see
@@ -1263,6 +1303,10 @@ template <>
 inline constexpr bool kMultiTokenDot<BlockQ5_K> = true;
 template <>
 inline constexpr bool kMultiTokenDot<BlockQ6_K> = true;
+template <>
+inline constexpr bool kMultiTokenDot<BlockQ2_K> = true;
+template <>
+inline constexpr bool kMultiTokenDot<BlockQ3_K> = true;
 
 namespace quant_simd {
 // Float rows: four independent FMA chains of eight lanes.
@@ -1545,22 +1589,34 @@ inline void dequantize_row(const BlockQ5_K* x, float* y, int64_t n) {
     dequantize_k_affine<true>(x[i].qs, x[i].qh, x[i].d, x[i].dmin, x[i].scales, y + 256 * i);
 }
 
-inline void dequantize_row(const BlockQ6_K* x, float* y, int64_t n) {
+// The K16Layout types: each group of 32 quants is sub-blocks j and j + 1, y = d scale_j q
+// (q = u - offset) or, for Q2_K, d scale_j u - dmin min_j.
+template <typename Block>
+inline void dequantize_row_k16(const Block* x, float* y, int64_t n) {
   using namespace quant_simd;
-  const __m256 zero = _mm256_setzero_ps();
+  using Layout = K16Layout<Block>;
   for (int64_t i = 0; i < n / 256; ++i, y += 256) {
     const float d = half(x[i].d);
-    for (int h = 0; h < 2; ++h) {
-      __m256i q[4];
-      unpack_q6_k_half(x[i], h, q);
-      for (int k = 0; k < 4; ++k) {
-        const int j = 8 * h + 2 * k;  // sub-blocks of 16: j for lanes 0-15, j + 1 for 16-31
-        store_scaled_i8(_mm256_sub_epi8(q[k], _mm256_set1_epi8(32)), _mm256_set1_ps(d * x[i].scales[j]), zero,
-                        _mm256_set1_ps(d * x[i].scales[j + 1]), zero, y + 128 * h + 32 * k);
-      }
+    int8_t scales[16], mins[16] = {};
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(scales), Layout::scales(x[i]));
+    float dmin = 0.0f;
+    if constexpr (Layout::kMins) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), Layout::mins(x[i]));
+      dmin = half(x[i].dmin);
     }
+    const __m256i offset = _mm256_set1_epi8(Layout::kMins ? 0 : static_cast<char>(1 << Layout::kOffsetShift));
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 4; ++k) {
+        const int j = 8 * h + 2 * k;
+        store_scaled_i8(_mm256_sub_epi8(Layout::group(x[i], h, k), offset), _mm256_set1_ps(d * scales[j]),
+                        _mm256_set1_ps(-(dmin * mins[j])), _mm256_set1_ps(d * scales[j + 1]),
+                        _mm256_set1_ps(-(dmin * mins[j + 1])), y + 128 * h + 32 * k);
+      }
   }
 }
+inline void dequantize_row(const BlockQ2_K* x, float* y, int64_t n) { dequantize_row_k16(x, y, n); }
+inline void dequantize_row(const BlockQ3_K* x, float* y, int64_t n) { dequantize_row_k16(x, y, n); }
+inline void dequantize_row(const BlockQ6_K* x, float* y, int64_t n) { dequantize_row_k16(x, y, n); }
 
 }  // namespace llmpp::kernels::avx2
 
