@@ -616,6 +616,17 @@ inline float vec_dot(const BlockQ2_K* w, const BlockQ8_K* a, int64_t n) {
   return sum;
 }
 
+// Q3_K / Q6_K super-block, quants stored as q + offset: sum_j scale_j ((q - offset) · a)_j.
+inline int32_t symmetric_k16_block_dot(const uint8_t* q, int offset, const int8_t* scales, const BlockQ8_K& a) {
+  int32_t scaled_sum = 0;
+  for (int j = 0; j < 16; ++j) {
+    int32_t sub_dot = 0;
+    for (int l = 0; l < 16; ++l) sub_dot += (q[16 * j + l] - offset) * a.qs[16 * j + l];
+    scaled_sum += scales[j] * sub_dot;
+  }
+  return scaled_sum;
+}
+
 inline float vec_dot(const BlockQ3_K* w, const BlockQ8_K* a, int64_t n) {
   float sum = 0.0f;
   for (int64_t i = 0; i < n / 256; ++i) {
@@ -623,13 +634,7 @@ inline float vec_dot(const BlockQ3_K* w, const BlockQ8_K* a, int64_t n) {
     unpack_quants_q3_k(w[i], q);
     int8_t scales[16];
     unpack_scales_q3_k(w[i].scales, scales);
-    int32_t scaled_sum = 0;
-    for (int j = 0; j < 16; ++j) {
-      int32_t sub_dot = 0;
-      for (int l = 0; l < 16; ++l) sub_dot += (q[16 * j + l] - 4) * a[i].qs[16 * j + l];
-      scaled_sum += scales[j] * sub_dot;
-    }
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(scaled_sum);
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(symmetric_k16_block_dot(q, 4, scales, a[i]));
   }
   return sum;
 }
@@ -676,13 +681,7 @@ inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
   for (int64_t i = 0; i < n / 256; ++i) {
     uint8_t q[256];
     unpack_quants_q6_k(w[i], q);
-    int32_t scaled_sum = 0;
-    for (int j = 0; j < 16; ++j) {
-      int32_t sub_dot = 0;
-      for (int l = 0; l < 16; ++l) sub_dot += (q[16 * j + l] - 32) * a[i].qs[16 * j + l];
-      scaled_sum += w[i].scales[j] * sub_dot;
-    }
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(scaled_sum);
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(symmetric_k16_block_dot(q, 32, w[i].scales, a[i]));
   }
   return sum;
 }
