@@ -597,23 +597,29 @@ inline float vec_dot(const BlockQ8_0* w, const BlockQ8_0* a, int64_t n) {
   return sum;
 }
 
+// The K-quant dots: the sum over a row's super-blocks of block_dot(w[i], a[i]).
+template <typename Weight, typename BlockDot>
+inline float sum_of_super_block_dots(const Weight* w, const BlockQ8_K* a, int64_t n, BlockDot block_dot) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n / 256; ++i) sum += block_dot(w[i], a[i]);
+  return sum;
+}
+
 // Q2_K: a_d (d sum_j scale_j (q · a)_j - dmin sum_j min_j bsum_j) over 16 sub-blocks of 16.
 inline float vec_dot(const BlockQ2_K* w, const BlockQ8_K* a, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / 256; ++i) {
+  return sum_of_super_block_dots(w, a, n, [](const BlockQ2_K& b, const BlockQ8_K& x) {
     uint8_t q[256];
-    unpack_2bit_quants(w[i].qs, q);
+    unpack_2bit_quants(b.qs, q);
     int32_t scaled_sum = 0, min_sum = 0;
     for (int j = 0; j < 16; ++j) {
       int32_t sub_dot = 0;
-      for (int l = 0; l < 16; ++l) sub_dot += q[16 * j + l] * a[i].qs[16 * j + l];
-      scaled_sum += (w[i].scales[j] & 0x0f) * sub_dot;
-      min_sum += (w[i].scales[j] >> 4) * a[i].bsums[j];
+      for (int l = 0; l < 16; ++l) sub_dot += q[16 * j + l] * x.qs[16 * j + l];
+      scaled_sum += (b.scales[j] & 0x0f) * sub_dot;
+      min_sum += (b.scales[j] >> 4) * x.bsums[j];
     }
-    sum += a[i].d * (fp16_to_fp32(w[i].d) * static_cast<float>(scaled_sum) -
-                     fp16_to_fp32(w[i].dmin) * static_cast<float>(min_sum));
-  }
-  return sum;
+    return x.d * (fp16_to_fp32(b.d) * static_cast<float>(scaled_sum) -
+                  fp16_to_fp32(b.dmin) * static_cast<float>(min_sum));
+  });
 }
 
 // Q3_K / Q6_K super-block, quants stored as q + offset: sum_j scale_j ((q - offset) · a)_j.
@@ -628,15 +634,13 @@ inline int32_t symmetric_k16_block_dot(const uint8_t* q, int offset, const int8_
 }
 
 inline float vec_dot(const BlockQ3_K* w, const BlockQ8_K* a, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / 256; ++i) {
+  return sum_of_super_block_dots(w, a, n, [](const BlockQ3_K& b, const BlockQ8_K& x) {
     uint8_t q[256];
-    unpack_quants_q3_k(w[i], q);
+    unpack_quants_q3_k(b, q);
     int8_t scales[16];
-    unpack_scales_q3_k(w[i].scales, scales);
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(symmetric_k16_block_dot(q, 4, scales, a[i]));
-  }
-  return sum;
+    unpack_scales_q3_k(b.scales, scales);
+    return x.d * fp16_to_fp32(b.d) * static_cast<float>(symmetric_k16_block_dot(q, 4, scales, x));
+  });
 }
 
 // One Q4_K / Q5_K super-block with unpacked quants q: a_d (d sum_j scale_j (q · a)_j -
@@ -657,33 +661,27 @@ inline float k_affine_block_dot(uint16_t d_bits, uint16_t dmin_bits, const uint8
 }
 
 inline float vec_dot(const BlockQ4_K* w, const BlockQ8_K* a, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / 256; ++i) {
+  return sum_of_super_block_dots(w, a, n, [](const BlockQ4_K& b, const BlockQ8_K& x) {
     uint8_t q[256];
-    unpack_quants_k(w[i].qs, nullptr, q);
-    sum += k_affine_block_dot(w[i].d, w[i].dmin, w[i].scales, q, a[i]);
-  }
-  return sum;
+    unpack_quants_k(b.qs, nullptr, q);
+    return k_affine_block_dot(b.d, b.dmin, b.scales, q, x);
+  });
 }
 
 inline float vec_dot(const BlockQ5_K* w, const BlockQ8_K* a, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / 256; ++i) {
+  return sum_of_super_block_dots(w, a, n, [](const BlockQ5_K& b, const BlockQ8_K& x) {
     uint8_t q[256];
-    unpack_quants_k(w[i].qs, w[i].qh, q);
-    sum += k_affine_block_dot(w[i].d, w[i].dmin, w[i].scales, q, a[i]);
-  }
-  return sum;
+    unpack_quants_k(b.qs, b.qh, q);
+    return k_affine_block_dot(b.d, b.dmin, b.scales, q, x);
+  });
 }
 
 inline float vec_dot(const BlockQ6_K* w, const BlockQ8_K* a, int64_t n) {
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n / 256; ++i) {
+  return sum_of_super_block_dots(w, a, n, [](const BlockQ6_K& b, const BlockQ8_K& x) {
     uint8_t q[256];
-    unpack_quants_q6_k(w[i], q);
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(symmetric_k16_block_dot(q, 32, w[i].scales, a[i]));
-  }
-  return sum;
+    unpack_quants_q6_k(b, q);
+    return x.d * fp16_to_fp32(b.d) * static_cast<float>(symmetric_k16_block_dot(q, 32, b.scales, x));
+  });
 }
 
 // Float rows against float activations. Eight partial sums, like the eight lanes of the
