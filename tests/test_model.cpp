@@ -151,9 +151,9 @@ struct RandomLlama {
     std::vector<float> values;  // (rows, cols)
   };
   std::vector<Matrix> matrices;
-  std::mt19937 rng{7};
 
   RandomLlama() {
+    std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     matrices = {{"token_embd.weight", vocab, dim, {}}, {"output.weight", vocab, dim, {}}};
     for (int l = 0; l < n_layers; ++l) {
@@ -206,6 +206,21 @@ struct RandomLlama {
   }
 };
 
+// 64 token ids drawn uniformly from the vocabulary.
+std::vector<int32_t> random_tokens(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> tokens(64);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % RandomLlama::vocab);
+  return tokens;
+}
+
+// Positions where two top-1 sequences agree.
+int count_agreeing(const std::vector<int>& a, const std::vector<int>& b) {
+  int agree = 0;
+  for (size_t t = 0; t < a.size(); ++t) agree += a[t] == b[t];
+  return agree;
+}
+
 // The argmax of each position's logits.
 std::vector<int> top1_tokens(const std::vector<float>& logits, int vocab) {
   std::vector<int> best(logits.size() / vocab);
@@ -223,9 +238,7 @@ std::vector<int> top1_tokens(const std::vector<float>& logits, int vocab) {
 // the 85% target is reported as missed, not met.
 TEST(QuantizedModel, Top1AgreesWithF32) {
   const RandomLlama llama;
-  std::mt19937 rng(11);
-  std::vector<int32_t> tokens(64);
-  for (auto& t : tokens) t = static_cast<int32_t>(rng() % RandomLlama::vocab);
+  const std::vector<int32_t> tokens = random_tokens(11);
   auto top1 = [&](DType type) {
     const std::string path = llama.write(type, dtype_name(type));
     const auto best = top1_tokens(all_logits(*Model::load(path), tokens, 64, nullptr), RandomLlama::vocab);
@@ -234,9 +247,7 @@ TEST(QuantizedModel, Top1AgreesWithF32) {
   };
   const auto reference = top1(DType::F32);
   for (auto [type, min_share] : {std::pair{DType::Q8_0, 0.95}, std::pair{DType::Q4_K, 0.65}}) {
-    const auto quantized = top1(type);
-    int agree = 0;
-    for (size_t t = 0; t < reference.size(); ++t) agree += reference[t] == quantized[t];
+    const int agree = count_agreeing(reference, top1(type));
     EXPECT_GE(agree, static_cast<int>(std::ceil(min_share * 64))) << dtype_name(type) << ": " << agree << "/64";
     std::printf("[ top-1 agreement ] %s: %d/64 positions equal F32\n", dtype_name(type), agree);
   }
@@ -263,9 +274,7 @@ double relative_rms(const std::vector<float>& actual, const std::vector<float>& 
 // tiles for a float GEMM: every logit within 1e-4 of the largest.
 TEST(QuantizedModel, LowBitKQuantsRunAsTheirDequantizedWeights) {
   const RandomLlama llama;
-  std::mt19937 rng(12);
-  std::vector<int32_t> tokens(64);
-  for (auto& t : tokens) t = static_cast<int32_t>(rng() % RandomLlama::vocab);
+  const std::vector<int32_t> tokens = random_tokens(12);
   ThreadPool pool(2);
   for (DType type : {DType::Q2_K, DType::Q3_K}) {
     const std::string quantized_path = llama.write(type, dtype_name(type));
@@ -287,10 +296,8 @@ TEST(QuantizedModel, LowBitKQuantsRunAsTheirDequantizedWeights) {
     const auto decode = all_logits(*quantized, tokens, 1, &pool);
     const double decode_rms = relative_rms(decode, expected);
     EXPECT_LE(decode_rms, 0.03) << dtype_name(type) << " decode";
-    const auto decode_top1 = top1_tokens(decode, RandomLlama::vocab);
-    const auto expected_top1 = top1_tokens(expected, RandomLlama::vocab);
-    int agree = 0;
-    for (size_t t = 0; t < decode_top1.size(); ++t) agree += decode_top1[t] == expected_top1[t];
+    const int agree =
+        count_agreeing(top1_tokens(decode, RandomLlama::vocab), top1_tokens(expected, RandomLlama::vocab));
     std::printf("[ decode ] %s: logits %.4f relative RMS from its dequantized F32 model, top-1 %d/64; prefill %.4f\n",
                 dtype_name(type), decode_rms, agree, relative_rms(prefill, expected));
     std::filesystem::remove(quantized_path);
