@@ -442,17 +442,17 @@ TEST(QuantDot, RowsAvx2MatchScalar) {
 }
 
 // F16 and BF16 dot_rows read a short activation that starts on 32 bytes once per row and any
-// other four rows at a time (avx2::quant_simd::kOneRowMaxActivationBytes): both loops against
+// other eight rows at a time (avx2::quant_simd::kOneRowMaxActivationBytes): both loops against
 // the scalar dot of each row, within 1e-5 of sum |w_i a_i|. Lengths on both sides of the
-// limit, with an odd 16 and a tail of fewer than 16; the activation 32-byte aligned and 16
-// bytes off.
+// limit, with an odd 16 and a tail of fewer than 16; row counts below, at and past a multiple
+// of 8; the activation 32-byte aligned and 16 bytes off.
 TEST(QuantDot, FloatRowsBothLoopsMatchScalar) {
   constexpr int64_t kLimit = avx2::quant_simd::kOneRowMaxActivationBytes / sizeof(float);
   uint32_t seed = 1300;
   for (DType type : {DType::F16, DType::BF16}) {
     const WeightTypeKernels& k = weight_type_kernels(type);
     for (int64_t n : {int64_t{48}, int64_t{1027}, kLimit - 16, kLimit, kLimit + 16})
-      for (int64_t n_rows : {1, 4, 7})
+      for (int64_t n_rows : {1, 7, 8, 17})
         for (size_t offset_floats : {0, 4}) {
           const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
           AlignedVector<float> activation(static_cast<size_t>(n) + offset_floats);

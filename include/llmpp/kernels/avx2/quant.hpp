@@ -1351,6 +1351,8 @@ namespace quant_simd {
 // share of a streaming read in the same run: 2048 columns 90% one row at a time vs 81% four
 // rows at a time with the group prefetch; 3072: 87% vs 84%; 4096: 57% vs 80% (the activation
 // and the weights streaming past it no longer share the 32 KiB L1 well); 5632: 44% vs 82%.
+// (Eight rows at a time, now the loop for longer rows, read rows of 2048 / 3072 at 22-24 GB/s
+// where one row at a time read 25-29.)
 inline constexpr int64_t kOneRowMaxActivationBytes = 12288;
 
 // 16-bit float rows over their first n16 elements (a multiple of 16). widen(p, low, high)
@@ -1358,12 +1360,18 @@ inline constexpr int64_t kOneRowMaxActivationBytes = 12288;
 // 16.
 // A short activation (kOneRowMaxActivationBytes) that starts on 32 bytes is read again for
 // every row, which stays in L1, while the rows are read one after another: one sequential
-// stream, which the hardware prefetcher follows better than four rows side by side (4 FMA
-// chains of 8). Otherwise 4 rows per pass, each pair of activation vectors loaded once for the
-// 4 rows, two FMA chains per row, the next group prefetched. (An activation 16 bytes off 32
-// splits every other load over two cache lines, which costs the one-row loop more than it
-// gains: one core, a 63488 x 2048 matrix from memory, 16.3-17.8 GB/s against 24.0-24.4 for
-// the four-row loop.)
+// stream, which the hardware prefetcher follows better than several rows side by side (4 FMA
+// chains of 8). Otherwise 8 rows per pass, each pair of activation vectors loaded once for the
+// 8 rows, the next group prefetched. A longer activation no longer fits L1 beside the weights
+// streaming past it, so its loads come from L2, and 8 rows halve them against 4: one Zen 4
+// core from memory, rows of 4096 / 5632, 22.4-23.8 / 20.7-22.6 GB/s against 19.4-21.2 /
+// 18.4-20.2 for 4 rows per pass (6 to 12 rows measured, 8 best); TinyLlama F16 decode with 2
+// threads 1.03-1.05x while the host gave 55-60 GB/s, 1.00x at 35, because its down projection
+// (rows of 5632) read memory at 58% of the bandwidth where the other matrices read at 75-85%.
+// (An activation 16 bytes off 32 splits every other load over two cache lines, which costs the
+// one-row loop more than it gains: one core, a 63488 x 2048 matrix from memory, 16.3-17.8 GB/s
+// against 24.0-24.4 for the four-row loop; the eight-row loop reads it as fast, 22.7-23.2
+// against 22.1-22.7 in one run.)
 template <typename Widen>
 void dot_16bit_rows(const uint16_t* w, uint64_t row_stride, const float* x16, int64_t n16, float* out, int64_t n_rows,
                     Widen widen) {
@@ -1394,25 +1402,25 @@ void dot_16bit_rows(const uint16_t* w, uint64_t row_stride, const float* x16, in
     }
     out[r] = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   }
-  // A step reads 16 elements of 4 rows: 128 bytes, 2 lines.
-  with_group_prefetch<2>(4 * row_stride, /*one_group_ahead=*/true, [&](auto prefetch_type) {
+  // A step reads 16 elements of 8 rows: 256 bytes, 4 lines.
+  with_group_prefetch<4>(8 * row_stride, /*one_group_ahead=*/true, [&](auto prefetch_type) {
     using Prefetch = typename decltype(prefetch_type)::type;
-    for (; r + 4 <= n_rows; r += 4) {
-      const uint16_t* rows[4] = {row(r), row(r + 1), row(r + 2), row(r + 3)};
-      Prefetch prefetch(row(r + 4), 4 * row_stride, n16 / 16);
-      __m256 acc[4][2];
-      for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
+    for (; r + 8 <= n_rows; r += 8) {
+      const uint16_t* rows[8];
+      for (int k = 0; k < 8; ++k) rows[k] = row(r + k);
+      Prefetch prefetch(row(r + 8), 8 * row_stride, n16 / 16);
+      __m256 acc[8];  // one FMA chain per row: 8 chains hide the FMA latency
+      for (auto& a : acc) a = _mm256_setzero_ps();
       for (int64_t i = 0; i < n16; i += 16) {
         prefetch.step();
         const __m256 x0 = _mm256_loadu_ps(x16 + i), x1 = _mm256_loadu_ps(x16 + i + 8);
-        for (int k = 0; k < 4; ++k) {
+        for (int k = 0; k < 8; ++k) {
           __m256 low, high;
           widen(rows[k] + i, low, high);
-          acc[k][0] = _mm256_fmadd_ps(low, x0, acc[k][0]);
-          acc[k][1] = _mm256_fmadd_ps(high, x1, acc[k][1]);
+          acc[k] = _mm256_fmadd_ps(high, x1, _mm256_fmadd_ps(low, x0, acc[k]));
         }
       }
-      for (int k = 0; k < 4; ++k) out[r + k] = horizontal_sum(_mm256_add_ps(acc[k][0], acc[k][1]));
+      for (int k = 0; k < 8; ++k) out[r + k] = horizontal_sum(acc[k]);
     }
   });
   for (; r < n_rows; ++r) {
