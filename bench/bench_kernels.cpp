@@ -1,7 +1,9 @@
 // Linear-layer kernels per weight type, reported against this machine's ceilings measured in
 // the same run (bench_util.hpp):
-//   GEMV (decode, 1 token) at TinyLlama (2048x2048, 5632x2048) and Llama-2-7B (4096x4096,
-//     11008x4096) shapes with 1 and 2 threads: weight GB/s and the fraction of read bandwidth.
+//   GEMV (decode, 1 token) at TinyLlama (2048x2048, 5632x2048, and the down projection
+//     2048x5632) and Llama-2-7B (4096x4096, 11008x4096, 4096x11008) shapes with 1 and 2
+//     threads: weight GB/s and the fraction of read bandwidth. The down projections have the
+//     long rows, whose activation no longer fits L1 beside the weights.
 //   GEMM (prefill, 512 tokens) at 2048x2048: GFLOP/s and the fraction of the FMA peak.
 // GEMV cycles through enough copies of the weight to overflow the last-level cache, so the
 // bytes really come from memory, as they do in a whole model.
@@ -158,7 +160,8 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
 
-  const std::pair<int64_t, int64_t> gemv_shapes[] = {{2048, 2048}, {5632, 2048}, {4096, 4096}, {11008, 4096}};
+  const std::pair<int64_t, int64_t> gemv_shapes[] = {{2048, 2048}, {5632, 2048},  {2048, 5632},
+                                                      {4096, 4096}, {11008, 4096}, {4096, 11008}};
   for (DType type : kTypes)
     for (auto [n_out, n_in] : gemv_shapes)
       for (int n_threads : {1, 2})
