@@ -1366,8 +1366,9 @@ inline constexpr int64_t kOneRowMaxActivationBytes = 12288;
 // streaming past it, so its loads come from L2, and 8 rows halve them against 4: one Zen 4
 // core from memory, rows of 4096 / 5632, 22.4-23.8 / 20.7-22.6 GB/s against 19.4-21.2 /
 // 18.4-20.2 for 4 rows per pass (6 to 12 rows measured, 8 best); TinyLlama F16 decode with 2
-// threads 1.03-1.05x while the host gave 55-60 GB/s, 1.00x at 35, because its down projection
-// (rows of 5632) read memory at 58% of the bandwidth where the other matrices read at 75-85%.
+// threads 1.03-1.05x in the rounds at 22-24 tokens/s (the host's high-bandwidth state), 1.00x
+// at 16.5, because its down projection (rows of 5632) had read memory at 55-58% of the
+// bandwidth where the other matrices read at 75-85%.
 // (An activation 16 bytes off 32 splits every other load over two cache lines, which costs the
 // one-row loop more than it gains: one core, a 63488 x 2048 matrix from memory, 16.3-17.8 GB/s
 // against 24.0-24.4 for the four-row loop; the eight-row loop reads it as fast, 22.7-23.2
