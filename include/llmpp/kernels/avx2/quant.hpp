@@ -535,7 +535,7 @@ inline __m256 halves_abcd_abcd(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
 // A span of at most kL1PrefetchSpan bytes goes to L1, a longer one to L2: a whole group ahead
 // in L1 evicts the group being read. One Zen 4 core streaming from memory (32 KiB L1D, 1 MiB
 // L2), rows of 2048 / 5632: F16 (16 / 44 KiB groups) 18 / 13 GB/s into L1, 24 / 26 into L2;
-// Q8_0 (9 / 24 KiB, when it read four rows per pass) 26 / 15 into L1, 20 / 29 into L2; Q4_0
+// Q8_0 (9 / 24 KiB) 26 / 15 into L1, 20 / 29 into L2; Q4_0
 // (5 / 13 KiB) 24 / 19 into L1, 14 / 20 into L2. The define tunes it for another cache.
 #ifndef LLMPP_L1_PREFETCH_SPAN
 #define LLMPP_L1_PREFETCH_SPAN 12288
@@ -890,8 +890,8 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
 // 4096 87% vs 83%, 5632 77% vs 74%; two cores, 2048 columns 83% vs 80%. On a 2-core Zen 3,
 // two threads: four rows read 1.18-1.20x faster (2048 columns) and 1.26-1.29x (5632), 92-100%
 // of a streaming read against 73-82%, and TinyLlama Q8_0 decode ran 1.11-1.12x faster (new
-// against old in one process, 80 rounds of 16 tokens). The machines these targets are
-// measured on are Zen 3 now, so four rows it is.
+// against old in one process, 80 rounds of 16 tokens). This machine kind is Zen 3 now,
+// hence four rows.
 inline void vec_dot_rows(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_0* a, int64_t n, float* out,
                          int64_t n_rows) {
   using namespace quant_simd;
