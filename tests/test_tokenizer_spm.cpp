@@ -112,6 +112,28 @@ TEST(SpmEncoder, ByteFallbackAndUnknown) {
   EXPECT_EQ(encode(no_bytes, "a\xC3\xA9\xC3\xA9" "a"), (std::vector<int32_t>{1, 2, 0, 2}));
 }
 
+// Some byte pieces missing: a byte without its piece is <unk> (SentencePiece's PieceToId of
+// "<0xNN>"), and without <unk> encoding throws instead of returning id -1 (found by the
+// sentencepiece_model fuzz target).
+TEST(SpmEncoder, ByteFallbackWithMissingBytePieces) {
+  Vocab vocab;
+  vocab.tokens = {"<unk>", kSpace, "a"};
+  vocab.types = {TokenType::unknown, TokenType::normal, TokenType::normal};
+  for (int byte = 0; byte < 0x80; ++byte) {  // ids 3..130: the ASCII bytes only
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", byte);
+    vocab.tokens.push_back(name);
+    vocab.types.push_back(TokenType::byte);
+  }
+  vocab.scores.assign(vocab.tokens.size(), 0.0f);
+  vocab.unk_id = 0;
+  vocab.build_index("test");
+  EXPECT_EQ(encode(vocab, "a\xC3\xA9\t"), (std::vector<int32_t>{1, 2, 0, 0, 3 + '\t'}));
+  vocab.unk_id = -1;
+  EXPECT_EQ(encode(vocab, "a\t"), (std::vector<int32_t>{1, 2, 3 + '\t'}));
+  EXPECT_THROW(encode(vocab, "a\xC3\xA9"), InvalidArgument);
+}
+
 TEST(SpmEncoder, Normalizer) {
   const Vocab vocab = make_vocab({{kSpace, -1}});
   SpmOptions llama;  // add_dummy_prefix, spaces kept

@@ -166,17 +166,23 @@ class SpmEncoder : public SegmentEncoder {
         out.push_back(symbol.id);
         previous_unknown = false;
       } else if (has_byte_fallback_) {
+        // A byte whose <0xNN> piece the vocabulary lacks is <unk>, as in SentencePiece.
         for (uint32_t k = 0; k < symbol.length; ++k) {
           const int32_t id = byte_ids_[static_cast<uint8_t>(normalized[symbol.begin + k])];
+          if (id < 0 && unk_id_ < 0) throw_no_unknown("a byte without its <0xNN> piece");
           out.push_back(id >= 0 ? id : unk_id_);
         }
       } else if (unk_id_ >= 0) {
         if (!previous_unknown) out.push_back(unk_id_);
         previous_unknown = true;
       } else {
-        throw InvalidArgument("SentencePiece: text has a character outside the vocabulary and the model has no <unk>");
+        throw_no_unknown("a character outside the vocabulary");
       }
     }
+  }
+
+  [[noreturn]] static void throw_no_unknown(const std::string& what) {
+    throw InvalidArgument("SentencePiece: text has " + what + " and the model has no <unk>");
   }
 
   // A character's bytes (at most 4) packed into a key; distinct lengths cannot collide since
