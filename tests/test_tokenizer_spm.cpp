@@ -41,17 +41,22 @@ TEST(BpeMerge, MergesByRankThenLeftmost) {
   EXPECT_EQ(symbols[4].length, 1u);
 }
 
-// <unk>, <s>, </s>, the 256 byte tokens (ids 3..258), then `pieces` with their scores.
-Vocab make_vocab(const std::vector<std::pair<std::string, float>>& pieces) {
-  Vocab vocab;
-  vocab.tokens = {"<unk>", "<s>", "</s>"};
-  vocab.types = {TokenType::unknown, TokenType::control, TokenType::control};
-  for (int byte = 0; byte < 256; ++byte) {
+// Appends the byte tokens <0x00> .. <0xNN> for the first n_bytes byte values.
+void add_byte_pieces(Vocab& vocab, int n_bytes) {
+  for (int byte = 0; byte < n_bytes; ++byte) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", byte);
     vocab.tokens.push_back(name);
     vocab.types.push_back(TokenType::byte);
   }
+}
+
+// <unk>, <s>, </s>, the 256 byte tokens (ids 3..258), then `pieces` with their scores.
+Vocab make_vocab(const std::vector<std::pair<std::string, float>>& pieces) {
+  Vocab vocab;
+  vocab.tokens = {"<unk>", "<s>", "</s>"};
+  vocab.types = {TokenType::unknown, TokenType::control, TokenType::control};
+  add_byte_pieces(vocab, 256);
   vocab.scores.assign(vocab.tokens.size(), 0.0f);
   for (const auto& [piece, score] : pieces) {
     vocab.tokens.push_back(piece);
@@ -119,12 +124,7 @@ TEST(SpmEncoder, ByteFallbackWithMissingBytePieces) {
   Vocab vocab;
   vocab.tokens = {"<unk>", kSpace, "a"};
   vocab.types = {TokenType::unknown, TokenType::normal, TokenType::normal};
-  for (int byte = 0; byte < 0x80; ++byte) {  // ids 3..130: the ASCII bytes only
-    char name[8];
-    std::snprintf(name, sizeof(name), "<0x%02X>", byte);
-    vocab.tokens.push_back(name);
-    vocab.types.push_back(TokenType::byte);
-  }
+  add_byte_pieces(vocab, 0x80);  // ids 3..130: the ASCII bytes only
   vocab.scores.assign(vocab.tokens.size(), 0.0f);
   vocab.unk_id = 0;
   vocab.build_index("test");
