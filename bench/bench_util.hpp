@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -91,6 +92,54 @@ inline double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} 
     best = std::max(best, static_cast<double>(n * sizeof(float)) / seconds);
   }
   return best;
+}
+
+// A range of memory that a workload reads: a weight tensor's bytes.
+struct ByteSpan {
+  const uint8_t* data;
+  uint64_t bytes;
+};
+
+// Seconds that `pool` takes to read `spans` once with a plain AVX2 sum, the reference a
+// decoder's reading of its weights is held against: the same bytes at the same addresses
+// (pages, huge or not, as the model has them), without the kernels' arithmetic. The spans
+// are joined into one range that the threads split as parallel_for does. Integer adds, since
+// weights are arbitrary bit patterns and float adds of denormals may take microcode assists.
+inline double read_spans_seconds(ThreadPool& pool, const std::vector<ByteSpan>& spans) {
+  std::vector<uint64_t> starts;  // (spans.size() + 1): offset of each span in the joined range
+  starts.reserve(spans.size() + 1);
+  uint64_t total = 0;
+  for (const ByteSpan& s : spans) {
+    starts.push_back(total);
+    total += s.bytes;
+  }
+  starts.push_back(total);
+  constexpr uint64_t kChunk = 64 * 1024;  // bytes per grain of the split
+  volatile uint64_t sink = 0;
+  const auto start = std::chrono::steady_clock::now();
+  pool.parallel_for(static_cast<int64_t>((total + kChunk - 1) / kChunk), [&](int64_t first, int64_t last) {
+    const uint64_t begin = static_cast<uint64_t>(first) * kChunk;
+    const uint64_t end = std::min(total, static_cast<uint64_t>(last) * kChunk);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    uint64_t tail = 0;
+    // The span holding `begin`, then each following one until `end`.
+    size_t k = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), begin) - starts.begin()) - 1;
+    for (uint64_t offset = begin; offset < end; ++k) {
+      const uint64_t from = offset - starts[k], to = std::min(end, starts[k + 1]) - starts[k];
+      const uint8_t* p = spans[k].data;
+      uint64_t i = from;
+      for (; i + 64 <= to; i += 64) {
+        acc0 = _mm256_add_epi64(acc0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+        acc1 = _mm256_add_epi64(acc1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+      }
+      for (; i < to; ++i) tail += p[i];
+      offset = starts[k] + to;
+    }
+    uint64_t lanes[4];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(acc0, acc1));
+    sink = sink + lanes[0] + lanes[1] + lanes[2] + lanes[3] + tail;
+  });
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // FP32 FLOP/s of `pool` running independent FMA chains (2 FLOPs per lane per FMA).

@@ -5,7 +5,10 @@
 // share of the memory read bandwidth (bytes of weights read per token × tokens/s ÷
 // bandwidth), the bandwidth measured with the run's own threads just before each timed
 // repetition, since on a shared host it jumps between levels within seconds (34 and 60 GB/s
-// on the same 2-core VM), and the share is the mean of the repetitions' own shares.
+// on the same 2-core VM), and the share is the mean of the repetitions' own shares. Beside
+// each tg figure, a plain AVX2 sum over the same weights, run between the token segments: its
+// share of the ceiling measured the same way (what the measurement gives a pure read), and
+// the tokens' bytes/s over its own (decode against a read of its weights in the same run).
 
 #include <chrono>
 #include <cmath>
@@ -112,6 +115,31 @@ uint64_t weight_bytes_per_token(const llmpp::Model& model) {
   return w.output.nbytes + w.token_embd.row_stride() + static_cast<uint64_t>(std::llround(matrices));
 }
 
+// The bytes of weight_bytes_per_token as spans of memory, for the streaming read that tg is
+// compared with: every matrix (a MoE layer's first n_experts_per_tok experts, as many bytes as
+// its active ones) and the output head (the one embedding row is left out).
+std::vector<llmpp::bench::ByteSpan> token_weight_spans(const llmpp::Model& model) {
+  const llmpp::ModelConfig& c = model.config();
+  std::vector<llmpp::bench::ByteSpan> spans;
+  const auto add = [&](const llmpp::TensorView& m) {
+    if (m.data && m.nbytes > 0) spans.push_back({static_cast<const uint8_t*>(m.data), m.nbytes});
+  };
+  for (const llmpp::LayerWeights& layer : model.weights().layers) {
+    for (const llmpp::TensorView* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) add(*m);
+    if (c.is_moe()) {
+      add(layer.moe.router);
+      for (int e = 0; e < c.n_experts_per_tok && e < static_cast<int>(layer.moe.experts.size()); ++e)
+        for (const llmpp::TensorView* m : {&layer.moe.experts[e].gate, &layer.moe.experts[e].up,
+                                           &layer.moe.experts[e].down})
+          add(*m);
+    } else {
+      for (const llmpp::TensorView* m : {&layer.ffn.gate, &layer.ffn.up, &layer.ffn.down}) add(*m);
+    }
+  }
+  add(model.weights().output);
+  return spans;
+}
+
 // FLOPs of one forward pass over an n-token prompt (2 per multiply-add): every matrix once
 // per token (the active experts of a MoE layer), the attention scores and weighted values of
 // each head over the positions each token sees, and the output head once (only the last
@@ -159,6 +187,9 @@ struct Row {
   // Bytes/s and FLOP/s: for tg the mean of the bandwidths measured before its repetitions,
   // else the ceilings measured before this model.
   double bandwidth, fma_peak;
+  // tg only (< 0 for pp): the streaming sum's share of its ceiling, and the tokens' bytes/s
+  // over the sum's (the tg loop says how both are measured).
+  double read_share = -1.0, of_read = -1.0;
 };
 
 // One "Name: N kB" field of /proc/self/status, in KiB (-1 when absent).
@@ -365,6 +396,11 @@ int main(int argc, char** argv) {
           // best of 5) on each side; a segment's ceiling is the larger of its two probes, and
           // the share is the bytes read over the time-weighted ceiling,
           // sum(bytes) / sum(segment seconds x segment ceiling). Probe time is not token time.
+          // After each segment, a plain streaming sum reads the same weights as many times
+          // (bench::read_spans_seconds), between probes of its own: its share of the ceiling,
+          // measured the same way, shows what this measurement gives a pure read (a best-of-3
+          // probe and the larger of two put it under 100%), and the tokens' bytes/s over the
+          // sum's, segment by segment, is the decoder's rate against a read of its own weights.
           constexpr int kTokensPerProbe = 16;
           const auto probe = [&] {
             model_peak_kib = std::max(model_peak_kib, peak_rss_kib());
@@ -372,12 +408,16 @@ int main(int argc, char** argv) {
             reset_peak_rss();  // the probe's buffer is not the model's memory
             return b;
           };
-          std::vector<double> speeds, shares, bandwidths;
+          const std::vector<llmpp::bench::ByteSpan> spans = token_weight_spans(*model);
+          double span_bytes = 0;
+          for (const auto& span : spans) span_bytes += static_cast<double>(span.bytes);
+          std::vector<double> speeds, shares, bandwidths, read_shares, of_read;
           double before = 0;  // the probe before the next segment: a repetition's last serves the next one
           for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
             state.cache.clear();
             int32_t token = tokens[0];
             double seconds = 0, ceiling_seconds = 0;  // token time; sum of segment seconds x ceiling
+            double read_seconds = 0, read_ceiling_seconds = 0;  // the same for the streaming sum
             if (r == 1) before = probe();
             for (int first = 0; first < args.n_gen; first += kTokensPerProbe) {
               const int n = std::min(kTokensPerProbe, args.n_gen - first);
@@ -391,19 +431,30 @@ int main(int argc, char** argv) {
               if (r > 0) {
                 const double after = probe();
                 ceiling_seconds += s * std::max(before, after);
-                before = after;
+                double read_s = 0;
+                for (int i = 0; i < n; ++i) read_s += llmpp::bench::read_spans_seconds(pool, spans);
+                read_seconds += read_s;
+                const double after_read = probe();
+                read_ceiling_seconds += read_s * std::max(after, after_read);
+                before = after_read;
               }
             }
             if (r > 0) {
               speeds.push_back(args.n_gen / seconds);
               bandwidths.push_back(ceiling_seconds / seconds);
               shares.push_back(static_cast<double>(per_token) * args.n_gen / ceiling_seconds);
-              std::fprintf(stderr, "llmpp-bench: %s tg%d repetition %d: %.2f t/s, bandwidth %.1f GB/s, share %.0f%%\n",
-                           label.c_str(), args.n_gen, r, speeds.back(), bandwidths.back() / 1e9, 100 * shares.back());
+              read_shares.push_back(span_bytes * args.n_gen / read_ceiling_seconds);
+              of_read.push_back((static_cast<double>(per_token) / seconds) / (span_bytes / read_seconds));
+              std::fprintf(stderr,
+                           "llmpp-bench: %s tg%d repetition %d: %.2f t/s, bandwidth %.1f GB/s, share %.0f%%; "
+                           "a streaming sum over the same weights: %.1f GB/s, share %.0f%%; tokens at %.0f%% of its rate\n",
+                           label.c_str(), args.n_gen, r, speeds.back(), bandwidths.back() / 1e9, 100 * shares.back(),
+                           span_bytes * args.n_gen / read_seconds / 1e9, 100 * read_shares.back(), 100 * of_read.back());
             }
           }
           rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), stats(speeds),
-                          stats(shares).mean, -1.0, stats(bandwidths).mean, fma_peak});
+                          stats(shares).mean, -1.0, stats(bandwidths).mean, fma_peak, stats(read_shares).mean,
+                          stats(of_read).mean});
         }
       }
       // Issue 6's memory bound: peak RSS at most (weights + KV cache) + 10%.
@@ -423,13 +474,14 @@ int main(int argc, char** argv) {
       return share >= 0 ? std::to_string(static_cast<int>(std::lround(share * 100))) + "%" : std::string();
     };
     std::printf("| model | type | size GiB | threads | test | t/s | share of bandwidth ceiling | share of FMA peak "
-                "| bandwidth GB/s | FMA peak GFLOP/s |\n");
-    std::printf("|---|---|---:|---:|---|---:|---:|---:|---:|---:|\n");
+                "| bandwidth GB/s | FMA peak GFLOP/s | plain sum of the weights: share of ceiling "
+                "| t/s over the plain sum's rate |\n");
+    std::printf("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const Row& r : rows) {
-      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s | %s | %.1f | %.1f |\n", r.model.c_str(),
+      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s | %s | %.1f | %.1f | %s | %s |\n", r.model.c_str(),
                   r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
                   r.tokens_per_second.stddev, percent(r.bandwidth_share).c_str(), percent(r.fma_share).c_str(),
-                  r.bandwidth / 1e9, r.fma_peak / 1e9);
+                  r.bandwidth / 1e9, r.fma_peak / 1e9, percent(r.read_share).c_str(), percent(r.of_read).c_str());
     }
     std::printf("\nmemory read bandwidth at start: %.1f GB/s; FP32 FMA peak at start: %.1f GFLOP/s "
                 "(each row's own in the table); peak RSS: %.0f MiB\n",
@@ -440,15 +492,17 @@ int main(int argc, char** argv) {
   } else {
     std::printf("{\n  \"bandwidth_gb_s\": %.3f,\n  \"fma_peak_gflop_s\": %.3f,\n  \"peak_rss_mib\": %.1f,\n  \"results\": [\n",
                 bandwidth_at_start / 1e9, fma_peak_at_start / 1e9, rss_mib);
+    const auto share_or_null = [](double share) { return share >= 0 ? std::to_string(share) : std::string("null"); };
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       std::printf("    {\"model\": \"%s\", \"type\": \"%s\", \"size_gib\": %.3f, \"threads\": %d, \"test\": \"%s\", "
                   "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"bandwidth_share\": %s, \"fma_peak_share\": %s, "
-                  "\"bandwidth_gb_s\": %.3f, \"fma_peak_gflop_s\": %.3f}%s\n",
+                  "\"bandwidth_gb_s\": %.3f, \"fma_peak_gflop_s\": %.3f, \"weights_sum_bandwidth_share\": %s, "
+                  "\"tokens_over_weights_sum\": %s}%s\n",
                   r.model.c_str(), r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
-                  r.tokens_per_second.stddev, r.bandwidth_share >= 0 ? std::to_string(r.bandwidth_share).c_str() : "null",
-                  r.fma_share >= 0 ? std::to_string(r.fma_share).c_str() : "null", r.bandwidth / 1e9, r.fma_peak / 1e9,
-                  i + 1 < rows.size() ? "," : "");
+                  r.tokens_per_second.stddev, share_or_null(r.bandwidth_share).c_str(), share_or_null(r.fma_share).c_str(),
+                  r.bandwidth / 1e9, r.fma_peak / 1e9, share_or_null(r.read_share).c_str(),
+                  share_or_null(r.of_read).c_str(), i + 1 < rows.size() ? "," : "");
     }
     std::printf("  ]\n}\n");
   }
