@@ -400,7 +400,7 @@ int main(int argc, char** argv) {
           // (bench::read_spans_seconds), between probes of its own: its share of the ceiling,
           // measured the same way, shows what this measurement gives a pure read (a best-of-3
           // probe and the larger of two put it under 100%), and the tokens' bytes/s over the
-          // sum's, segment by segment, is the decoder's rate against a read of its own weights.
+          // sum's, their segments interleaved, is decode's rate against a read of its weights.
           constexpr int kTokensPerProbe = 16;
           const auto probe = [&] {
             model_peak_kib = std::max(model_peak_kib, peak_rss_kib());
