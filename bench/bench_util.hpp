@@ -62,49 +62,18 @@ class HugePageBuffer {
   size_t bytes_ = 0;
 };
 
-// Bytes per second that `pool` reads from memory with a plain AVX2 streaming sum. Best of
-// `repeats` passes over a 1 GiB buffer.
-inline double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30, int repeats = 5) {
-  const size_t n = bytes / sizeof(float);
-  HugePageBuffer memory(n * sizeof(float));
-  float* buffer = reinterpret_cast<float*>(memory.data());
-  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
-    std::memset(buffer + b, 0, static_cast<size_t>(e - b) * sizeof(float));
-  }, 4096);
-  double best = 0.0;
-  volatile float sink = 0.0f;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
-             acc3 = _mm256_setzero_ps();
-      for (int64_t i = b; i + 32 <= e; i += 32) {
-        acc0 = _mm256_add_ps(acc0, _mm256_load_ps(buffer + i));
-        acc1 = _mm256_add_ps(acc1, _mm256_load_ps(buffer + i + 8));
-        acc2 = _mm256_add_ps(acc2, _mm256_load_ps(buffer + i + 16));
-        acc3 = _mm256_add_ps(acc3, _mm256_load_ps(buffer + i + 24));
-      }
-      float out[8];
-      _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-      sink = sink + out[0];
-    }, 4096);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, static_cast<double>(n * sizeof(float)) / seconds);
-  }
-  return best;
-}
-
-// A range of memory that a workload reads: a weight tensor's bytes.
+// A range of memory that a workload reads: a weight tensor's bytes, or the probe's buffer.
 struct ByteSpan {
   const uint8_t* data;
   uint64_t bytes;
 };
 
-// Seconds that `pool` takes to read `spans` once with a plain AVX2 sum, the reference a
-// decoder's reading of its weights is held against: the same bytes at the same addresses
-// (pages, huge or not, as the model has them), without the kernels' arithmetic. The spans
-// are joined into one range that the threads split as parallel_for does. Integer adds, since
-// weights are arbitrary bit patterns and float adds of denormals may take microcode assists.
+// Seconds that `pool` takes to read `spans` once with a plain AVX2 streaming sum: the probe's
+// read (measure_read_bandwidth), and the reference a decoder's reading of its weights is held
+// against (the same bytes at the same addresses, pages huge or not as the model has them,
+// without the kernels' arithmetic). The spans are joined into one range that the threads
+// split as parallel_for does. Integer adds, since weights are arbitrary bit patterns and
+// float adds of denormals may take microcode assists.
 inline double read_spans_seconds(ThreadPool& pool, const std::vector<ByteSpan>& spans) {
   std::vector<uint64_t> starts;  // (spans.size() + 1): offset of each span in the joined range
   starts.reserve(spans.size() + 1);
@@ -120,26 +89,44 @@ inline double read_spans_seconds(ThreadPool& pool, const std::vector<ByteSpan>& 
   pool.parallel_for(static_cast<int64_t>((total + kChunk - 1) / kChunk), [&](int64_t first, int64_t last) {
     const uint64_t begin = static_cast<uint64_t>(first) * kChunk;
     const uint64_t end = std::min(total, static_cast<uint64_t>(last) * kChunk);
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256(), acc2 = _mm256_setzero_si256(),
+            acc3 = _mm256_setzero_si256();
     uint64_t tail = 0;
     // The span holding `begin`, then each following one until `end`.
     size_t k = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), begin) - starts.begin()) - 1;
     for (uint64_t offset = begin; offset < end; ++k) {
       const uint64_t from = offset - starts[k], to = std::min(end, starts[k + 1]) - starts[k];
-      const uint8_t* p = spans[k].data;
+      const auto* p = reinterpret_cast<const __m256i*>(spans[k].data + from);
       uint64_t i = from;
-      for (; i + 64 <= to; i += 64) {
-        acc0 = _mm256_add_epi64(acc0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
-        acc1 = _mm256_add_epi64(acc1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+      for (; i + 128 <= to; i += 128, p += 4) {
+        acc0 = _mm256_add_epi64(acc0, _mm256_loadu_si256(p));
+        acc1 = _mm256_add_epi64(acc1, _mm256_loadu_si256(p + 1));
+        acc2 = _mm256_add_epi64(acc2, _mm256_loadu_si256(p + 2));
+        acc3 = _mm256_add_epi64(acc3, _mm256_loadu_si256(p + 3));
       }
-      for (; i < to; ++i) tail += p[i];
+      for (; i < to; ++i) tail += spans[k].data[i];
       offset = starts[k] + to;
     }
     uint64_t lanes[4];
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(acc0, acc1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes),
+                        _mm256_add_epi64(_mm256_add_epi64(acc0, acc1), _mm256_add_epi64(acc2, acc3)));
     sink = sink + lanes[0] + lanes[1] + lanes[2] + lanes[3] + tail;
   });
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Bytes per second that `pool` reads from memory with a plain AVX2 streaming sum. Best of
+// `repeats` passes over a 1 GiB buffer.
+inline double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} << 30, int repeats = 5) {
+  HugePageBuffer memory(bytes);
+  pool.parallel_for(static_cast<int64_t>(bytes), [&](int64_t b, int64_t e) {
+    std::memset(memory.data() + b, 0, static_cast<size_t>(e - b));
+  }, 16384);
+  const std::vector<ByteSpan> buffer = {{memory.data(), bytes}};
+  double best = 0.0;
+  for (int r = 0; r < repeats; ++r)
+    best = std::max(best, static_cast<double>(bytes) / read_spans_seconds(pool, buffer));
+  return best;
 }
 
 // FP32 FLOP/s of `pool` running independent FMA chains (2 FLOPs per lane per FMA).

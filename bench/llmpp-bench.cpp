@@ -116,27 +116,17 @@ uint64_t weight_bytes_per_token(const llmpp::Model& model) {
 }
 
 // The bytes of weight_bytes_per_token as spans of memory, for the streaming read that tg is
-// compared with: every matrix (a MoE layer's first n_experts_per_tok experts, as many bytes as
-// its active ones) and the output head (the one embedding row is left out).
+// compared with: every matrix of for_each_token_matrix, a MoE expert's over the first `share`
+// of its bytes (so that the experts add up to the bytes of a token's active ones), and the
+// output head (the one embedding row is left out).
 std::vector<llmpp::bench::ByteSpan> token_weight_spans(const llmpp::Model& model) {
-  const llmpp::ModelConfig& c = model.config();
   std::vector<llmpp::bench::ByteSpan> spans;
-  const auto add = [&](const llmpp::TensorView& m) {
-    if (m.data && m.nbytes > 0) spans.push_back({static_cast<const uint8_t*>(m.data), m.nbytes});
+  const auto add = [&](const llmpp::TensorView& m, double share) {
+    const auto bytes = static_cast<uint64_t>(std::llround(share * static_cast<double>(m.nbytes)));
+    if (m.data && bytes > 0) spans.push_back({static_cast<const uint8_t*>(m.data), bytes});
   };
-  for (const llmpp::LayerWeights& layer : model.weights().layers) {
-    for (const llmpp::TensorView* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo}) add(*m);
-    if (c.is_moe()) {
-      add(layer.moe.router);
-      for (int e = 0; e < c.n_experts_per_tok && e < static_cast<int>(layer.moe.experts.size()); ++e)
-        for (const llmpp::TensorView* m : {&layer.moe.experts[e].gate, &layer.moe.experts[e].up,
-                                           &layer.moe.experts[e].down})
-          add(*m);
-    } else {
-      for (const llmpp::TensorView* m : {&layer.ffn.gate, &layer.ffn.up, &layer.ffn.down}) add(*m);
-    }
-  }
-  add(model.weights().output);
+  for_each_token_matrix(model, add);
+  add(model.weights().output, 1.0);
   return spans;
 }
 
@@ -447,9 +437,11 @@ int main(int argc, char** argv) {
               of_read.push_back((static_cast<double>(per_token) / seconds) / (span_bytes / read_seconds));
               std::fprintf(stderr,
                            "llmpp-bench: %s tg%d repetition %d: %.2f t/s, bandwidth %.1f GB/s, share %.0f%%; "
-                           "a streaming sum over the same weights: %.1f GB/s, share %.0f%%; tokens at %.0f%% of its rate\n",
+                           "a streaming sum over the same weights: %.1f GB/s, share %.0f%%; "
+                           "tokens at %.0f%% of its rate\n",
                            label.c_str(), args.n_gen, r, speeds.back(), bandwidths.back() / 1e9, 100 * shares.back(),
-                           span_bytes * args.n_gen / read_seconds / 1e9, 100 * read_shares.back(), 100 * of_read.back());
+                           span_bytes * args.n_gen / read_seconds / 1e9, 100 * read_shares.back(),
+                           100 * of_read.back());
             }
           }
           rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), stats(speeds),
@@ -500,9 +492,10 @@ int main(int argc, char** argv) {
                   "\"bandwidth_gb_s\": %.3f, \"fma_peak_gflop_s\": %.3f, \"weights_sum_bandwidth_share\": %s, "
                   "\"tokens_over_weights_sum\": %s}%s\n",
                   r.model.c_str(), r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
-                  r.tokens_per_second.stddev, share_or_null(r.bandwidth_share).c_str(), share_or_null(r.fma_share).c_str(),
-                  r.bandwidth / 1e9, r.fma_peak / 1e9, share_or_null(r.read_share).c_str(),
-                  share_or_null(r.of_read).c_str(), i + 1 < rows.size() ? "," : "");
+                  r.tokens_per_second.stddev, share_or_null(r.bandwidth_share).c_str(),
+                  share_or_null(r.fma_share).c_str(), r.bandwidth / 1e9, r.fma_peak / 1e9,
+                  share_or_null(r.read_share).c_str(), share_or_null(r.of_read).c_str(),
+                  i + 1 < rows.size() ? "," : "");
     }
     std::printf("  ]\n}\n");
   }
