@@ -229,6 +229,9 @@ void write_synthetic_gguf(const std::string& spec, const std::string& path) {
   writer.add("llama.rope.freq_base", c.rope_theta);
   writer.add("llama.rope.dimension_count", static_cast<uint32_t>(c.head_dim()));
   writer.add("llama.vocab_size", static_cast<uint32_t>(c.n_vocab));
+  // llama.cpp's name for a model without a vocabulary (it then takes llama.vocab_size dummy
+  // tokens), so that its llama-bench reads the same file for a comparison on one machine.
+  writer.add("tokenizer.ggml.model", "no_vocab");
   if (c.is_moe()) {
     writer.add("llama.expert_count", static_cast<uint32_t>(c.n_experts));
     writer.add("llama.expert_used_count", static_cast<uint32_t>(c.n_experts_per_tok));
