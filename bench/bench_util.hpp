@@ -1,6 +1,6 @@
 // Machine ceilings measured in the same run as a benchmark, so that every figure can be
 // reported as a ratio: memory read bandwidth (an AVX2 streaming sum over a buffer much
-// larger than the caches) and the FP32 FMA peak.
+// larger than the caches) and the FP32 FMA peak of the build's widest vectors.
 #pragma once
 
 #include <immintrin.h>
@@ -129,34 +129,50 @@ inline double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t{1} 
   return best;
 }
 
-// FP32 FLOP/s of `pool` running independent FMA chains (2 FLOPs per lane per FMA).
+// The FMA vectors of this build: 512-bit where it is compiled for AVX-512 (LLMPP_NATIVE on
+// such a CPU), where Eigen's products use them too, else AVX2's 256-bit ones.
+#if defined(__AVX512F__)
+struct FmaVector {
+  static constexpr int kLanes = 16;
+  __m512 v;
+  static FmaVector set1(float x) { return {_mm512_set1_ps(x)}; }
+  static FmaVector fmadd(FmaVector a, FmaVector b, FmaVector c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  static FmaVector add(FmaVector a, FmaVector b) { return {_mm512_add_ps(a.v, b.v)}; }
+  float first() const { return _mm512_cvtss_f32(v); }
+};
+#else
+struct FmaVector {
+  static constexpr int kLanes = 8;
+  __m256 v;
+  static FmaVector set1(float x) { return {_mm256_set1_ps(x)}; }
+  static FmaVector fmadd(FmaVector a, FmaVector b, FmaVector c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+  static FmaVector add(FmaVector a, FmaVector b) { return {_mm256_add_ps(a.v, b.v)}; }
+  float first() const { return _mm256_cvtss_f32(v); }
+};
+#endif
+
+// FP32 FLOP/s of `pool` running independent FMA chains of the build's widest vectors
+// (FmaVector; 2 FLOPs per lane per FMA).
 inline double measure_fma_peak(ThreadPool& pool, int64_t iterations = 20'000'000) {
+  using V = FmaVector;
+  constexpr int kChains = 10;  // independent accumulators hide the FMA latency on two FMA ports
   double best = 0.0;
   for (int r = 0; r < 3; ++r) {
     const auto start = std::chrono::steady_clock::now();
     pool.parallel_for(pool.size(), [&](int64_t, int64_t) {
-      // Ten independent accumulators hide the FMA latency on two FMA ports.
-      __m256 a0 = _mm256_set1_ps(1.0f), a1 = _mm256_set1_ps(1.001f), a2 = _mm256_set1_ps(1.002f),
-             a3 = _mm256_set1_ps(1.003f), a4 = _mm256_set1_ps(1.004f), a5 = _mm256_set1_ps(1.005f),
-             a6 = _mm256_set1_ps(1.006f), a7 = _mm256_set1_ps(1.007f), a8 = _mm256_set1_ps(1.008f),
-             a9 = _mm256_set1_ps(1.009f);
-      const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
-      for (int64_t i = 0; i < iterations; ++i) {
-        a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c); a2 = _mm256_fmadd_ps(a2, m, c);
-        a3 = _mm256_fmadd_ps(a3, m, c); a4 = _mm256_fmadd_ps(a4, m, c); a5 = _mm256_fmadd_ps(a5, m, c);
-        a6 = _mm256_fmadd_ps(a6, m, c); a7 = _mm256_fmadd_ps(a7, m, c); a8 = _mm256_fmadd_ps(a8, m, c);
-        a9 = _mm256_fmadd_ps(a9, m, c);
-      }
-      const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                                     _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
-                                                   _mm256_add_ps(a8, a9)));
-      float out[8];
-      _mm256_storeu_ps(out, s);
-      volatile float sink = out[0];
+      V acc[kChains];
+      for (int k = 0; k < kChains; ++k) acc[k] = V::set1(1.0f + 0.001f * static_cast<float>(k));
+      const V m = V::set1(0.999999f), c = V::set1(1e-6f);
+      for (int64_t i = 0; i < iterations; ++i)
+#pragma GCC unroll 10
+        for (int k = 0; k < kChains; ++k) acc[k] = V::fmadd(acc[k], m, c);
+      V sum = acc[0];
+      for (int k = 1; k < kChains; ++k) sum = V::add(sum, acc[k]);
+      volatile float sink = sum.first();
       (void)sink;
     });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, 2.0 * 8 * 10 * static_cast<double>(iterations) * pool.size() / seconds);
+    best = std::max(best, 2.0 * V::kLanes * kChains * static_cast<double>(iterations) * pool.size() / seconds);
   }
   return best;
 }

@@ -1,14 +1,14 @@
-// llmpp-bench: prompt processing (ppN) and text generation (tgN) speed, modelled on
-// llama-bench. Every figure is also given as a share of a ceiling measured in the same run:
-// pp as a share of the FP32 FMA peak (FLOPs of the prompt ÷ seconds ÷ peak), the peak
-// measured with the largest thread count of -t just before the model is loaded; tg as a
-// share of the memory read bandwidth (bytes of weights read per token × tokens/s ÷
-// bandwidth), the bandwidth measured with the run's own threads just before each timed
-// repetition, since on a shared host it jumps between levels within seconds (34 and 60 GB/s
-// on the same 2-core VM), and the share is the mean of the repetitions' own shares. Beside
-// each tg figure, a plain AVX2 sum over the same weights, run between the token segments: its
-// share of the ceiling measured the same way (what the measurement gives a pure read), and
-// the tokens' bytes/s over its own (decode against a read of its weights in the same run).
+// llmpp-bench: prompt processing (ppN) and text generation (tgN) speed, modelled on llama-bench.
+// Every figure is also given as a share of a ceiling measured in the same run: pp as a share of the
+// FP32 FMA peak (FLOPs of the prompt ÷ seconds ÷ peak) of the build's widest vectors, measured with
+// the largest thread count of -t just before the model is loaded; tg as a share of the memory read
+// bandwidth (bytes of weights read per token × tokens/s ÷ bandwidth), the bandwidth measured with
+// the run's own threads just before each timed repetition, since on a shared host it jumps between
+// levels within seconds (34 and 60 GB/s on the same 2-core VM), and the share is the mean of the
+// repetitions' own shares. Beside each tg figure, a plain AVX2 sum over the same weights, run
+// between the token segments: its share of the ceiling measured the same way (what the measurement
+// gives a pure read), and the tokens' bytes/s over its own (decode against a read of its weights in
+// the same run).
 
 #include <chrono>
 #include <cmath>
