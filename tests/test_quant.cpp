@@ -470,15 +470,16 @@ TEST(QuantDot, FloatRowsBothLoopsMatchScalar) {
 
 // dot_rows_tokens (several activation rows, `activation_stride` bytes apart, into rows of
 // out `out_stride` floats apart) against the scalar dot of each (row, token), within 1e-5 of
-// sum |w_i a_i|; ragged row and token counts, so both the 4 x 4 passes and the tails run.
-// The padding between activation rows and between output rows must stay untouched.
+// sum |w_i a_i|; ragged row and token counts, so that the passes of 4 rows by 8 tokens (the
+// AVX-512 Q4_0 kernel, in a build for it) and by 4, and the tails, all run. The padding
+// between activation rows and between output rows must stay untouched.
 TEST(QuantDot, RowsTokensAvx2MatchScalar) {
   uint32_t seed = 900;
   for (DType type : kWeightTypes) {
     const WeightTypeKernels& k = weight_type_kernels(type);
     for (int64_t n : dot_lengths(type))
       for (int64_t n_rows : {4, 9})
-        for (int64_t n_tokens : {1, 6, 11}) {
+        for (int64_t n_tokens : {1, 6, 13}) {
           const DotRowsCase c = make_dot_rows_case(k, n, n_rows, ++seed);
           const uint64_t activation_bytes = c.rows[0].activation.size(), activation_stride = activation_bytes + 16;
           std::vector<DotCase> tokens;
@@ -560,13 +561,15 @@ TEST(QuantDot, RowsAvx2MatchScalarAtTheExtremes) {
       }
       std::vector<float> out(n_rows);
       k.dot_rows(weights.data(), row_stride, activation.data(), n, out.data(), n_rows);
-      // The same activation as 5 tokens through dot_rows_tokens: each must equal dot_rows.
+      // The same activation as 13 tokens through dot_rows_tokens (passes of 8, 4 and 1 tokens):
+      // each must equal dot_rows.
+      constexpr int kTokens = 13;
       std::vector<uint8_t> repeated;
-      for (int t = 0; t < 5; ++t) repeated.insert(repeated.end(), activation.begin(), activation.end());
-      std::vector<float> token_out(5 * n_rows);
-      k.dot_rows_tokens(weights.data(), row_stride, repeated.data(), activation.size(), n, 5, token_out.data(), n_rows,
-                        n_rows);
-      for (int t = 0; t < 5; ++t)
+      for (int t = 0; t < kTokens; ++t) repeated.insert(repeated.end(), activation.begin(), activation.end());
+      std::vector<float> token_out(kTokens * n_rows);
+      k.dot_rows_tokens(weights.data(), row_stride, repeated.data(), activation.size(), n, kTokens, token_out.data(),
+                        n_rows, n_rows);
+      for (int t = 0; t < kTokens; ++t)
         for (int64_t r = 0; r < n_rows; ++r)
           EXPECT_EQ(token_out[t * n_rows + r], out[r]) << dtype_name(type) << " pattern " << pattern << " token " << t
                                                        << " row " << r;

@@ -11,6 +11,7 @@
 #include "llmpp/core/dtype.hpp"
 #include "llmpp/core/error.hpp"
 #include "llmpp/kernels/avx2/quant.hpp"
+#include "llmpp/kernels/avx512/quant.hpp"
 #include "llmpp/kernels/quant_blocks.hpp"
 #include "llmpp/kernels/scalar/quant.hpp"
 
@@ -77,12 +78,17 @@ void dot_rows_each_token(const void* weight_rows, uint64_t row_stride, const voi
     DotRows(weight_rows, row_stride, activations + t * activation_stride, n, out + t * out_stride, n_rows);
 }
 
-// The multi-token kernel of the types with active::kMultiTokenDot (AVX2 builds only).
+// The multi-token kernel of the types with active::kMultiTokenDot (AVX2 builds only; the
+// AVX-512 ones where the translation unit is compiled for them).
 template <typename Weight, typename Activation>
 void dot_rows_tokens_blocks(const void* weight_rows, uint64_t row_stride, const void* activation_rows,
                             uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out, int64_t out_stride,
                             int64_t n_rows) {
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if defined(LLMPP_AVX512_KERNELS)
+  avx512::vec_dot_rows_tokens(static_cast<const Weight*>(weight_rows), row_stride,
+                              static_cast<const Activation*>(activation_rows), activation_stride, n, n_tokens, out,
+                              out_stride, n_rows);
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
   avx2::vec_dot_rows_tokens(static_cast<const Weight*>(weight_rows), row_stride,
                             static_cast<const Activation*>(activation_rows), activation_stride, n, n_tokens, out,
                             out_stride, n_rows);

@@ -742,8 +742,10 @@ inline void for_each_4_rows(const Block* w, uint64_t row_stride, const Activatio
 // tokens (then single tokens for the rest), so each unpacked chunk serves four tokens; the
 // four rows stay in L1 while the tokens pass (callers tile the tokens so that they stay in
 // L2). pass(rows, activations, first_token, std::integral_constant<int, kTokens>, acc) adds
-// token k's lanes to acc[k]; store(acc[k], out_row) writes the four rows' dots.
-template <typename Block, typename Activation, typename Pass, typename Store>
+// token k's lanes to acc[k] (of type Acc, zeroed first); store(acc[k], out_row) writes the
+// four rows' dots. kTokenGroup tokens go through a pass (8 or 4), then 4, then single ones.
+template <typename Acc = __m256, int kTokenGroup = 4, typename Block, typename Activation, typename Pass,
+          typename Store>
 inline void for_each_rows_tokens_pass(const Block* w, uint64_t row_stride, const Activation* a,
                                       uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
                                       int64_t out_stride, int64_t n_rows, Pass&& pass, Store&& store) {
@@ -751,10 +753,10 @@ inline void for_each_rows_tokens_pass(const Block* w, uint64_t row_stride, const
   const auto run = [&](const Block* const* rows, int64_t r, int64_t t, auto tokens) {
     constexpr int kTokens = decltype(tokens)::value;
     const Activation* activations[kTokens];
-    __m256 acc[kTokens];
+    Acc acc[kTokens];
     for (int k = 0; k < kTokens; ++k) {
       activations[k] = token(t + k);
-      acc[k] = _mm256_setzero_ps();
+      acc[k] = Acc{};
     }
     pass(rows, activations, t, tokens, acc);
     for (int k = 0; k < kTokens; ++k) store(acc[k], out + (t + k) * out_stride + r);
@@ -764,6 +766,8 @@ inline void for_each_rows_tokens_pass(const Block* w, uint64_t row_stride, const
     const Block* rows[4] = {row_at(w, row_stride, r), row_at(w, row_stride, r + 1), row_at(w, row_stride, r + 2),
                             row_at(w, row_stride, r + 3)};
     int64_t t = 0;
+    if constexpr (kTokenGroup > 4)
+      for (; t + kTokenGroup <= n_tokens; t += kTokenGroup) run(rows, r, t, std::integral_constant<int, kTokenGroup>());
     for (; t + 4 <= n_tokens; t += 4) run(rows, r, t, std::integral_constant<int, 4>());
     for (; t < n_tokens; ++t) run(rows, r, t, std::integral_constant<int, 1>());
   }

@@ -1,0 +1,152 @@
+// AVX-512 VNNI prefill kernel for Q4_0 weights, used when the translation unit is compiled
+// for AVX-512 F, BW, VL and VNNI (-march=native on Zen 4/5, Ice Lake and later). Every other
+// kernel, and Q4_0 rows that are not a whole number of 4-block groups, stay with
+// kernels/avx2/quant.hpp. tests/test_quant.cpp compares it with the scalar dot when the test
+// is built that way.
+//
+// Prompt processing is compute-bound, and there a 512-bit register holds one Q4_0 block of
+// four rows (one row per 128-bit lane), so that one `vpdpbusd` multiplies and sums what the
+// AVX2 kernel does with two `vpmaddubsw`, an add, a fold and a `vpmaddwd` for two rows.
+// TinyLlama-1.1B Q4_0 pp512 on a 2-core Zen 5: see README (Speed). Decode stays AVX2: a
+// 512-bit decode kernel read rows no faster from memory.
+#pragma once
+
+#include "llmpp/kernels/avx2/quant.hpp"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && \
+    defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define LLMPP_AVX512_KERNELS 1
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace llmpp::kernels::avx512 {
+
+namespace quant_simd {
+
+// Q4_0 block i of four rows `stride` bytes apart, starting at row 0's block: row r's 16
+// quant bytes in 128-bit lane r.
+inline __m512i q4_0_four_rows(const uint8_t* block, uint64_t stride) {
+  const auto quants = [](const uint8_t* b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)); };
+  __m512i q = _mm512_castsi128_si512(quants(block));
+  q = _mm512_inserti32x4(q, quants(block + stride), 1);
+  q = _mm512_inserti32x4(q, quants(block + 2 * stride), 2);
+  return _mm512_inserti32x4(q, quants(block + 3 * stride), 3);
+}
+
+// The fp16 scales of blocks i..i+3 of four rows as floats, row r's in lane r: one 64-byte
+// load per row holds its four scales (words 0, 9, 18 and 27; the four blocks span 72 bytes of
+// the row, so the load stays inside it), and two word permutes gather them.
+inline __m512 q4_0_scales_4x4(const uint8_t* block, uint64_t stride) {
+  const __m512i rows_01 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                           59, 50, 41, 32, 27, 18, 9, 0);
+  const __m512i rows_23 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 59, 50, 41, 32, 27, 18, 9,
+                                           0, 0, 0, 0, 0, 0, 0, 0, 0);
+  const auto row = [&](int r) { return _mm512_loadu_si512(block + r * stride); };
+  const __m512i words_01 = _mm512_permutex2var_epi16(row(0), rows_01, row(1));
+  const __m512i words_23 = _mm512_permutex2var_epi16(row(2), rows_23, row(3));
+  return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xff00, words_01, words_23)));
+}
+
+// Four rows' int32 lanes of blocks i..i+3 (s[k]: block i+k, row r's four partial sums in lane
+// r) -> lane r = [row r · block i, ..., row r · block i+3].
+inline __m512i sum_lanes_4x4(const __m512i* s) {
+  const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
+  const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+}
+
+// Q4_0, four rows `row_stride` bytes apart from `row0`, against kTokens activation rows;
+// n_blocks a multiple of 4. acc[t] lane r gathers token t's dot with row r over four
+// elements. Each group of four blocks is unpacked once for all tokens. Per token, block k's
+// (q - 8) a is sum(q a) - 8 sum(a): `vpdpbusd` takes the unsigned quants against the signed
+// activation bytes (each int32 lane sums 8 products of at most 15 * 128: exact), and
+// offset_twice (avx2::quant_simd::q8_0_row_terms) holds 8 sum(a), as scale_twice holds the
+// activation's scale, each written twice.
+template <int kTokens>
+inline void dot_q4_0_4_rows(const BlockQ4_0* row0, uint64_t row_stride, const BlockQ8_0* const* a,
+                            const float* const* scale_twice, const int32_t* const* offset_twice, int64_t n_blocks,
+                            __m512* acc) {
+  const __m512i low_nibble = _mm512_set1_epi8(0x0f);
+  // Elements 0, 2, 4, 6 of a 256-bit load in every lane: the four blocks' terms, once each.
+  const __m512i once_each = _mm512_set_epi32(6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0);
+  __m512 sums[kTokens];
+  for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
+  const auto* p = reinterpret_cast<const uint8_t*>(row0);  // row 0's block i
+  for (int64_t i = 0; i < n_blocks; i += 4, p += 4 * sizeof(BlockQ4_0)) {
+    __m512i low[4], high[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m512i q = q4_0_four_rows(p + k * sizeof(BlockQ4_0), row_stride);
+      low[k] = _mm512_and_si512(q, low_nibble);
+      high[k] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_nibble);
+    }
+    const __m512 weight_scales = q4_0_scales_4x4(p, row_stride);
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const BlockQ8_0* x = a[t] + i;
+      __m512i s[4];
+      for (int k = 0; k < 4; ++k) {
+        const __m512i x_low = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k].qs)));
+        const __m512i x_high = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k].qs + 16)));
+        s[k] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low[k], x_low), high[k], x_high);
+      }
+      const __m512i offsets = _mm512_permutexvar_epi32(
+          once_each, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(offset_twice[t] + 2 * i))));
+      const __m512 scales =
+          _mm512_permutexvar_ps(once_each, _mm512_castps256_ps512(_mm256_loadu_ps(scale_twice[t] + 2 * i)));
+      const __m512i lanes = _mm512_sub_epi32(sum_lanes_4x4(s), offsets);
+      sums[t] = _mm512_fmadd_ps(_mm512_mul_ps(weight_scales, scales), _mm512_cvtepi32_ps(lanes), sums[t]);
+    }
+  }
+  for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
+}
+
+// Lane r's four floats summed -> out[r], r < 4.
+inline constexpr auto store_rows_by_lane = [](__m512 acc, float* out) {
+  const __m128 r01 = _mm_hadd_ps(_mm512_castps512_ps128(acc), _mm512_extractf32x4_ps(acc, 1));
+  const __m128 r23 = _mm_hadd_ps(_mm512_extractf32x4_ps(acc, 2), _mm512_extractf32x4_ps(acc, 3));
+  _mm_storeu_ps(out, _mm_hadd_ps(r01, r23));
+};
+
+}  // namespace quant_simd
+
+// The other types' multi-token kernels are the AVX2 ones.
+template <typename Weight, typename Activation>
+void vec_dot_rows_tokens(const Weight* w, uint64_t row_stride, const Activation* a, uint64_t activation_stride,
+                         int64_t n, int64_t n_tokens, float* out, int64_t out_stride, int64_t n_rows) {
+  avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+}
+
+// Q4_0 prefill: four rows and eight tokens per pass (then four, then one), so that each group
+// of blocks is unpacked once for eight tokens. GEMM 2048 x 2048 x 512 tokens, one Zen 5 core
+// (bench_kernels gemm/Q4_0): 275-286 GFLOP/s with four tokens per pass, 304-333 with eight,
+// 273-311 with twelve or sixteen; the AVX2 kernel 167-193.
+inline constexpr int kTokensPerPass = 8;
+
+inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  const int64_t n_blocks = n / 32;
+  if (n_blocks % 4 != 0)
+    return avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+  const avx2::quant_simd::Q8_0RowTerms& terms =
+      avx2::quant_simd::q8_0_row_terms(a, n_blocks, n_tokens, activation_stride);
+  const auto pass = [&](const BlockQ4_0* const* rows, const BlockQ8_0* const* activations, int64_t t, auto tokens,
+                        __m512* acc) {
+    constexpr int kTokens = decltype(tokens)::value;
+    const float* scale_twice[kTokens];
+    const int32_t* offset_twice[kTokens];
+    for (int k = 0; k < kTokens; ++k) {
+      scale_twice[k] = terms.scale_twice.data() + 2 * (t + k) * n_blocks;
+      offset_twice[k] = terms.offset_twice.data() + 2 * (t + k) * n_blocks;
+    }
+    quant_simd::dot_q4_0_4_rows<kTokens>(rows[0], row_stride, activations, scale_twice, offset_twice, n_blocks, acc);
+  };
+  avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
+                                          pass, quant_simd::store_rows_by_lane);
+}
+
+}  // namespace llmpp::kernels::avx512
+
+#endif  // AVX-512 F, BW, VL, VNNI with AVX2, FMA, F16C
