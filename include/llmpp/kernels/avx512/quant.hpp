@@ -1,14 +1,15 @@
-// AVX-512 VNNI prefill kernel for Q4_0 weights, used when the translation unit is compiled
-// for AVX-512 F, BW, VL and VNNI (-march=native on Zen 4/5, Ice Lake and later). Every other
-// kernel, and Q4_0 rows that are not a whole number of 4-block groups, stay with
-// kernels/avx2/quant.hpp. tests/test_quant.cpp compares it with the scalar dot when the test
-// is built that way.
+// AVX-512 VNNI prefill kernels for Q4_0 and Q4_K weights, used when the translation unit is
+// compiled for AVX-512 F, BW, VL and VNNI (-march=native on Zen 4/5, Ice Lake and later).
+// Every other kernel, and Q4_0 rows that are not a whole number of 4-block groups, stay with
+// kernels/avx2/quant.hpp. tests/test_quant.cpp compares them with the scalar dot when the
+// test is built that way.
 //
-// Prompt processing is compute-bound, and there a 512-bit register holds one Q4_0 block of
+// Prompt processing is compute-bound, and there a 512-bit register holds 16 quant bytes of
 // four rows (one row per 128-bit lane), so that one `vpdpbusd` multiplies and sums what the
-// AVX2 kernel does with two `vpmaddubsw`, an add, a fold and a `vpmaddwd` for two rows.
-// TinyLlama-1.1B Q4_0 pp512 on a 2-core Zen 5: see README (Speed). Decode stays AVX2: a
-// 512-bit decode kernel read rows no faster from memory.
+// AVX2 kernels do with two `vpmaddubsw`, an add, a fold and a `vpmaddwd` for two rows. The
+// lanes stay per row until the end: the store sums each lane. TinyLlama-1.1B pp512 on a
+// 2-core Zen 5: see README (Speed). Decode stays AVX2: a 512-bit decode kernel read rows no
+// faster from memory.
 #pragma once
 
 #include "llmpp/kernels/avx2/quant.hpp"
@@ -19,6 +20,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace llmpp::kernels::avx512 {
@@ -102,6 +104,86 @@ inline void dot_q4_0_4_rows(const BlockQ4_0* row0, uint64_t row_stride, const Bl
   for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
 }
 
+// 16 bytes at `offset` in each of four rows `stride` bytes apart, row r's in 128-bit lane r.
+inline __m512i four_rows_16_bytes(const uint8_t* row0, uint64_t stride, uint64_t offset) {
+  const auto load = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(row0 + r * stride + offset)); };
+  __m512i q = _mm512_castsi128_si512(load(0));
+  q = _mm512_inserti32x4(q, load(1), 1);
+  q = _mm512_inserti32x4(q, load(2), 2);
+  return _mm512_inserti32x4(q, load(3), 3);
+}
+
+// Q4_K, four rows `row_stride` bytes apart from `row0`, against kTokens activation rows:
+// acc[t] lane r gathers token t's dot with row r over four elements. Per super-block, the
+// scales and mins of the four rows are unpacked once (avx2::quant_simd::unpack_scales_mins_k4_x4)
+// and so is each chunk of quants, for all tokens. Sub-block j of token t is two `vpdpbusd`
+// (each int32 lane sums 8 products q a, |q a| <= 15 * 128, so at most 15360: it fits the
+// int16 that `vpdpwssd` reads) and one `vpdpwssd` by the rows' 6-bit scales (the high
+// halves of the scale lanes are zero, so the sign extension above the sum is multiplied by
+// 0). The mins term dmin sum_j min_j b_j is one `vpmaddwd` per super-block: row r's 8 mins in
+// lane r against the token's 8 sub-block sums b_j (q8_k_row_terms).
+template <int kTokens>
+inline void dot_q4_k_4_rows(const BlockQ4_K* row0, uint64_t row_stride, const BlockQ8_K* const* a,
+                            const int16_t* const* sub_block_sums, int64_t n_blocks, __m512* acc) {
+  const __m512i low_nibble = _mm512_set1_epi8(0x0f);
+  const __m512i d_lanes = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0);
+  const __m512i dmin_lanes = _mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1);
+  __m512 sums[kTokens];
+  for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
+  const auto* p = reinterpret_cast<const uint8_t*>(row0);  // row 0's super-block i
+  for (int64_t i = 0; i < n_blocks; ++i, p += sizeof(BlockQ4_K)) {
+    // Words [r0, r1, r2, r3]: scales 0-3, 4-7, mins 0-3, 4-7, and (d, dmin).
+    const avx2::quant_simd::KScalesX4 k =
+        avx2::quant_simd::unpack_scales_mins_k4_x4(p, p + row_stride, p + 2 * row_stride, p + 3 * row_stride);
+    // Scale j of row r in every int32 of lane r: byte 4r + (j mod 4) of scales_low / high.
+    const auto scale_lanes = [&](int j) {
+      const __m128i bytes = j < 4 ? k.scales_low : k.scales_high;
+      const int8_t b = static_cast<int8_t>(j % 4);
+      return _mm512_cvtepu8_epi32(_mm_shuffle_epi8(
+          bytes, _mm_setr_epi8(b, b, b, b, b + 4, b + 4, b + 4, b + 4, b + 8, b + 8, b + 8, b + 8, b + 12, b + 12,
+                               b + 12, b + 12)));
+    };
+    // Row r's mins 0-7 as int16 in lane r.
+    const __m512i mins = _mm512_cvtepu8_epi16(
+        _mm256_set_m128i(_mm_unpackhi_epi32(k.mins_low, k.mins_high), _mm_unpacklo_epi32(k.mins_low, k.mins_high)));
+    const __m512 halves = _mm512_castps256_ps512(_mm256_cvtph_ps(k.halves));  // [d0, dmin0, ..., d3, dmin3]
+    const __m512 d = _mm512_permutexvar_ps(d_lanes, halves), dmin = _mm512_permutexvar_ps(dmin_lanes, halves);
+    __m512i totals[kTokens];
+    for (int t = 0; t < kTokens; ++t) totals[t] = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c) {
+      // Bytes 32c + 16h + l: low nibbles are element 64c + 16h + l (sub-block 2c), high
+      // nibbles element 64c + 32 + 16h + l (sub-block 2c + 1).
+      const uint64_t quants = offsetof(BlockQ4_K, qs) + 32 * c;
+      const __m512i q0 = four_rows_16_bytes(p, row_stride, quants), q1 = four_rows_16_bytes(p, row_stride, quants + 16);
+      const __m512i low0 = _mm512_and_si512(q0, low_nibble), low1 = _mm512_and_si512(q1, low_nibble);
+      const __m512i high0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low_nibble);
+      const __m512i high1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low_nibble);
+      const __m512i scale_low = scale_lanes(2 * c), scale_high = scale_lanes(2 * c + 1);
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) {
+        const int8_t* x = a[t][i].qs + 64 * c;
+        const auto broadcast = [](const int8_t* bytes) {
+          return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)));
+        };
+        const __m512i s_low =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low0, broadcast(x)), low1, broadcast(x + 16));
+        const __m512i s_high = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), high0, broadcast(x + 32)),
+                                                   high1, broadcast(x + 48));
+        totals[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(totals[t], s_low, scale_low), s_high, scale_high);
+      }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sub_block_sums[t] + 8 * i)));
+      const __m512 activation_scale = _mm512_set1_ps(a[t][i].d);
+      sums[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, activation_scale), _mm512_cvtepi32_ps(totals[t]), sums[t]);
+      sums[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, activation_scale),
+                                 _mm512_cvtepi32_ps(_mm512_madd_epi16(mins, b)), sums[t]);
+    }
+  }
+  for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
+}
+
 // Lane r's four floats summed -> out[r], r < 4.
 inline constexpr auto store_rows_by_lane = [](__m512 acc, float* out) {
   const __m128 r01 = _mm_hadd_ps(_mm512_castps512_ps128(acc), _mm512_extractf32x4_ps(acc, 1));
@@ -145,6 +227,24 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
   };
   avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
                                           pass, quant_simd::store_rows_by_lane);
+}
+
+// Q4_K prefill: four rows and eight tokens per pass (then four, then one).
+inline void vec_dot_rows_tokens(const BlockQ4_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  const int64_t n_blocks = n / 256;
+  const int16_t* sub_block_sums =
+      avx2::quant_simd::q8_k_row_terms(a, n_blocks, n_tokens, activation_stride).sub_block_sums.data();
+  const auto pass = [&](const BlockQ4_K* const* rows, const BlockQ8_K* const* activations, int64_t t, auto tokens,
+                        __m512* acc) {
+    constexpr int kTokens = decltype(tokens)::value;
+    const int16_t* sums[kTokens];
+    for (int k = 0; k < kTokens; ++k) sums[k] = sub_block_sums + (t + k) * n_blocks * 8;
+    quant_simd::dot_q4_k_4_rows<kTokens>(rows[0], row_stride, activations, sums, n_blocks, acc);
+  };
+  avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out,
+                                                          out_stride, n_rows, pass, quant_simd::store_rows_by_lane);
 }
 
 }  // namespace llmpp::kernels::avx512
