@@ -184,6 +184,86 @@ inline void dot_q4_k_4_rows(const BlockQ4_K* row0, uint64_t row_stride, const Bl
   for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
 }
 
+// Q6_K, four rows `row_stride` bytes apart from `row0`, against kTokens activation rows, as
+// dot_q4_k_4_rows. Each 16 bytes of ql (with their qh bits) are one sub-block of 16 per row,
+// so sub-block j of token t is one `vpdpbusd` (4 products of q <= 63 and |a| <= 128 per int32
+// lane: at most 32256, inside int16) and one `vpdpwssd` by the rows' signed scales (each in the
+// low half of its int32 lane, the high half zero). The offset 32 is taken off once per
+// super-block: 32 sum_j scale_j b_j, with b_j Q8_K's bsums, by two `vpmaddwd`.
+template <int kTokens>
+inline void dot_q6_k_4_rows(const BlockQ6_K* row0, uint64_t row_stride, const BlockQ8_K* const* a, int64_t n_blocks,
+                            __m512* acc) {
+  const __m512i low_nibble = _mm512_set1_epi8(0x0f), bits_45 = _mm512_set1_epi8(0x30);
+  const __m512i d_lanes = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 sums[kTokens];
+  for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
+  const auto* p = reinterpret_cast<const uint8_t*>(row0);  // row 0's super-block i
+  for (int64_t i = 0; i < n_blocks; ++i, p += sizeof(BlockQ6_K)) {
+    const uint64_t scales_at = offsetof(BlockQ6_K, scales);
+    const __m512i scale_bytes = four_rows_16_bytes(p, row_stride, scales_at);  // lane r: row r's 16 scales
+    // Scale j of row r, sign-extended, in the low half of every int32 of lane r: the byte
+    // goes to the top of the half, and an arithmetic shift brings it down.
+    const auto scale_lanes = [&](int j) {
+      const char b = static_cast<char>(j), z = -1;
+      const __m128i at_top = _mm_setr_epi8(z, b, z, z, z, b, z, z, z, b, z, z, z, b, z, z);
+      return _mm512_srai_epi16(_mm512_shuffle_epi8(scale_bytes, _mm512_broadcast_i32x4(at_top)), 8);
+    };
+    // Rows (0, 1) and (2, 3): each row's 16 scales as int16 in 256 bits, for the offset term.
+    const auto row_scales = [&](int r) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + r * row_stride + scales_at));
+    };
+    const __m512i scales_01 = _mm512_cvtepi8_epi16(_mm256_set_m128i(row_scales(1), row_scales(0)));
+    const __m512i scales_23 = _mm512_cvtepi8_epi16(_mm256_set_m128i(row_scales(3), row_scales(2)));
+    const auto half_at = [&](int r) {
+      return static_cast<short>(*reinterpret_cast<const uint16_t*>(p + r * row_stride + offsetof(BlockQ6_K, d)));
+    };
+    const __m512 d = _mm512_permutexvar_ps(
+        d_lanes, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_setr_epi16(half_at(0), half_at(1), half_at(2), half_at(3), 0,
+                                                                    0, 0, 0))));
+    __m512i totals[kTokens];
+    for (int t = 0; t < kTokens; ++t) totals[t] = _mm512_setzero_si512();
+    for (int half = 0; half < 2; ++half)
+      for (int g = 0; g < 2; ++g) {
+        // Bytes 16g..16g+15 of this half's ql (and ql + 32) and qh: elements 128 half + 32 m +
+        // 16 g + l for m = 0..3, sub-block 8 half + 2m + g.
+        const uint64_t ql = offsetof(BlockQ6_K, ql) + 64 * half + 16 * g;
+        const uint64_t qh = offsetof(BlockQ6_K, qh) + 32 * half + 16 * g;
+        const __m512i low_a = four_rows_16_bytes(p, row_stride, ql), low_b = four_rows_16_bytes(p, row_stride, ql + 32);
+        const __m512i high = four_rows_16_bytes(p, row_stride, qh);
+        const __m512i q[4] = {
+            _mm512_or_si512(_mm512_and_si512(low_a, low_nibble), _mm512_and_si512(_mm512_slli_epi16(high, 4), bits_45)),
+            _mm512_or_si512(_mm512_and_si512(low_b, low_nibble), _mm512_and_si512(_mm512_slli_epi16(high, 2), bits_45)),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low_a, 4), low_nibble), _mm512_and_si512(high, bits_45)),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low_b, 4), low_nibble),
+                            _mm512_and_si512(_mm512_srli_epi16(high, 2), bits_45))};
+        __m512i scales[4];
+        for (int m = 0; m < 4; ++m) scales[m] = scale_lanes(8 * half + 2 * m + g);
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+          const int8_t* x = a[t][i].qs + 128 * half + 16 * g;
+#pragma GCC unroll 4
+          for (int m = 0; m < 4; ++m) {
+            const __m512i activation =
+                _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 32 * m)));
+            totals[t] = _mm512_dpwssd_epi32(totals[t], _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[m], activation),
+                                            scales[m]);
+          }
+        }
+      }
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const __m512i b = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][i].bsums)));
+      const __m512i offset_01 = _mm512_madd_epi16(scales_01, b), offset_23 = _mm512_madd_epi16(scales_23, b);
+      // Lanes [row 0 | row 1] and [row 2 | row 3], two lanes a row -> one lane a row.
+      const __m512i offsets = _mm512_add_epi32(_mm512_shuffle_i32x4(offset_01, offset_23, 0x88),
+                                               _mm512_shuffle_i32x4(offset_01, offset_23, 0xdd));
+      const __m512i lanes = _mm512_sub_epi32(totals[t], _mm512_slli_epi32(offsets, 5));
+      sums[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(a[t][i].d)), _mm512_cvtepi32_ps(lanes), sums[t]);
+    }
+  }
+  for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
+}
+
 // Lane r's four floats summed -> out[r], r < 4.
 inline constexpr auto store_rows_by_lane = [](__m512 acc, float* out) {
   const __m128 r01 = _mm_hadd_ps(_mm512_castps512_ps128(acc), _mm512_extractf32x4_ps(acc, 1));
@@ -242,6 +322,19 @@ inline void vec_dot_rows_tokens(const BlockQ4_K* w, uint64_t row_stride, const B
     const int16_t* sums[kTokens];
     for (int k = 0; k < kTokens; ++k) sums[k] = sub_block_sums + (t + k) * n_blocks * 8;
     quant_simd::dot_q4_k_4_rows<kTokens>(rows[0], row_stride, activations, sums, n_blocks, acc);
+  };
+  avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out,
+                                                          out_stride, n_rows, pass, quant_simd::store_rows_by_lane);
+}
+
+// Q6_K prefill: four rows and eight tokens per pass (then four, then one).
+inline void vec_dot_rows_tokens(const BlockQ6_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  const int64_t n_blocks = n / 256;
+  const auto pass = [&](const BlockQ6_K* const* rows, const BlockQ8_K* const* activations, int64_t, auto tokens,
+                        __m512* acc) {
+    quant_simd::dot_q6_k_4_rows<decltype(tokens)::value>(rows[0], row_stride, activations, n_blocks, acc);
   };
   avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out,
                                                           out_stride, n_rows, pass, quant_simd::store_rows_by_lane);
