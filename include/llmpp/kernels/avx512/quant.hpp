@@ -1,5 +1,6 @@
-// AVX-512 VNNI prefill kernels for Q4_0 and Q4_K weights, used when the translation unit is
-// compiled for AVX-512 F, BW, VL and VNNI (-march=native on Zen 4/5, Ice Lake and later).
+// AVX-512 VNNI prefill kernels for Q4_0, Q4_K, Q5_K and Q6_K weights, used when the
+// translation unit is compiled for AVX-512 F, BW, VL and VNNI (-march=native on Zen 4/5, Ice
+// Lake and later).
 // Every other kernel, and Q4_0 rows that are not a whole number of 4-block groups, stay with
 // kernels/avx2/quant.hpp. tests/test_quant.cpp compares them with the scalar dot when the
 // test is built that way.
@@ -113,25 +114,26 @@ inline __m512i four_rows_16_bytes(const uint8_t* row0, uint64_t stride, uint64_t
   return _mm512_inserti32x4(q, load(3), 3);
 }
 
-// Q4_K, four rows `row_stride` bytes apart from `row0`, against kTokens activation rows:
-// acc[t] lane r gathers token t's dot with row r over four elements. Per super-block, the
+// Q4_K (and Q5_K, kFifthBit), four rows `row_stride` bytes apart from `row0`, against kTokens
+// activation rows: acc[t] lane r gathers token t's dot with row r over four elements. Per
+// super-block, the
 // scales and mins of the four rows are unpacked once (avx2::quant_simd::unpack_scales_mins_k4_x4)
 // and so is each chunk of quants, for all tokens. Sub-block j of token t is two `vpdpbusd`
-// (each int32 lane sums 8 products q a, |q a| <= 15 * 128, so at most 15360: it fits the
+// (each int32 lane sums 8 products q a, |q a| <= 31 * 128, so at most 31744: it fits the
 // int16 that `vpdpwssd` reads) and one `vpdpwssd` by the rows' 6-bit scales (the high
 // halves of the scale lanes are zero, so the sign extension above the sum is multiplied by
 // 0). The mins term dmin sum_j min_j b_j is one `vpmaddwd` per super-block: row r's 8 mins in
 // lane r against the token's 8 sub-block sums b_j (q8_k_row_terms).
-template <int kTokens>
-inline void dot_q4_k_4_rows(const BlockQ4_K* row0, uint64_t row_stride, const BlockQ8_K* const* a,
-                            const int16_t* const* sub_block_sums, int64_t n_blocks, __m512* acc) {
-  const __m512i low_nibble = _mm512_set1_epi8(0x0f);
+template <bool kFifthBit, int kTokens, typename Block>
+inline void dot_k_affine_4_rows(const Block* row0, uint64_t row_stride, const BlockQ8_K* const* a,
+                                const int16_t* const* sub_block_sums, int64_t n_blocks, __m512* acc) {
+  const __m512i low_nibble = _mm512_set1_epi8(0x0f), fifth_bit = _mm512_set1_epi8(0x10);
   const __m512i d_lanes = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0);
   const __m512i dmin_lanes = _mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1);
   __m512 sums[kTokens];
   for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
   const auto* p = reinterpret_cast<const uint8_t*>(row0);  // row 0's super-block i
-  for (int64_t i = 0; i < n_blocks; ++i, p += sizeof(BlockQ4_K)) {
+  for (int64_t i = 0; i < n_blocks; ++i, p += sizeof(Block)) {
     // Words [r0, r1, r2, r3]: scales 0-3, 4-7, mins 0-3, 4-7, and (d, dmin).
     const avx2::quant_simd::KScalesX4 k =
         avx2::quant_simd::unpack_scales_mins_k4_x4(p, p + row_stride, p + 2 * row_stride, p + 3 * row_stride);
@@ -150,14 +152,29 @@ inline void dot_q4_k_4_rows(const BlockQ4_K* row0, uint64_t row_stride, const Bl
     const __m512 d = _mm512_permutexvar_ps(d_lanes, halves), dmin = _mm512_permutexvar_ps(dmin_lanes, halves);
     __m512i totals[kTokens];
     for (int t = 0; t < kTokens; ++t) totals[t] = _mm512_setzero_si512();
+    // Q5_K's fifth bits of bytes 16h + l: bit 2c for the low nibble of chunk c, bit 2c + 1 for
+    // the high one; shifted right by 2 per chunk.
+    __m512i high_bits[2];
+    if constexpr (kFifthBit)
+      for (int h = 0; h < 2; ++h) high_bits[h] = four_rows_16_bytes(p, row_stride, offsetof(Block, qh) + 16 * h);
     for (int c = 0; c < 4; ++c) {
       // Bytes 32c + 16h + l: low nibbles are element 64c + 16h + l (sub-block 2c), high
       // nibbles element 64c + 32 + 16h + l (sub-block 2c + 1).
-      const uint64_t quants = offsetof(BlockQ4_K, qs) + 32 * c;
+      const uint64_t quants = offsetof(Block, qs) + 32 * c;
       const __m512i q0 = four_rows_16_bytes(p, row_stride, quants), q1 = four_rows_16_bytes(p, row_stride, quants + 16);
-      const __m512i low0 = _mm512_and_si512(q0, low_nibble), low1 = _mm512_and_si512(q1, low_nibble);
-      const __m512i high0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low_nibble);
-      const __m512i high1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low_nibble);
+      __m512i low0 = _mm512_and_si512(q0, low_nibble), low1 = _mm512_and_si512(q1, low_nibble);
+      __m512i high0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low_nibble);
+      __m512i high1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low_nibble);
+      if constexpr (kFifthBit) {
+        const auto bit = [&](__m512i bits, int shift_left) {
+          return _mm512_and_si512(_mm512_slli_epi16(bits, shift_left), fifth_bit);
+        };
+        low0 = _mm512_or_si512(low0, bit(high_bits[0], 4));
+        low1 = _mm512_or_si512(low1, bit(high_bits[1], 4));
+        high0 = _mm512_or_si512(high0, bit(high_bits[0], 3));
+        high1 = _mm512_or_si512(high1, bit(high_bits[1], 3));
+        for (__m512i& bits : high_bits) bits = _mm512_srli_epi16(bits, 2);
+      }
       const __m512i scale_low = scale_lanes(2 * c), scale_high = scale_lanes(2 * c + 1);
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
@@ -309,22 +326,35 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
                                           pass, quant_simd::store_rows_by_lane);
 }
 
-// Q4_K prefill: four rows and eight tokens per pass (then four, then one).
-inline void vec_dot_rows_tokens(const BlockQ4_K* w, uint64_t row_stride, const BlockQ8_K* a,
-                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
-                                int64_t out_stride, int64_t n_rows) {
+// Q4_K / Q5_K prefill: four rows and eight tokens per pass (then four, then one).
+template <bool kFifthBit, typename Block>
+inline void vec_dot_rows_tokens_k_affine(const Block* w, uint64_t row_stride, const BlockQ8_K* a,
+                                         uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                         int64_t out_stride, int64_t n_rows) {
   const int64_t n_blocks = n / 256;
   const int16_t* sub_block_sums =
       avx2::quant_simd::q8_k_row_terms(a, n_blocks, n_tokens, activation_stride).sub_block_sums.data();
-  const auto pass = [&](const BlockQ4_K* const* rows, const BlockQ8_K* const* activations, int64_t t, auto tokens,
+  const auto pass = [&](const Block* const* rows, const BlockQ8_K* const* activations, int64_t t, auto tokens,
                         __m512* acc) {
     constexpr int kTokens = decltype(tokens)::value;
     const int16_t* sums[kTokens];
     for (int k = 0; k < kTokens; ++k) sums[k] = sub_block_sums + (t + k) * n_blocks * 8;
-    quant_simd::dot_q4_k_4_rows<kTokens>(rows[0], row_stride, activations, sums, n_blocks, acc);
+    quant_simd::dot_k_affine_4_rows<kFifthBit, kTokens>(rows[0], row_stride, activations, sums, n_blocks, acc);
   };
   avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out,
                                                           out_stride, n_rows, pass, quant_simd::store_rows_by_lane);
+}
+
+inline void vec_dot_rows_tokens(const BlockQ4_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  vec_dot_rows_tokens_k_affine<false>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+}
+
+inline void vec_dot_rows_tokens(const BlockQ5_K* w, uint64_t row_stride, const BlockQ8_K* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  vec_dot_rows_tokens_k_affine<true>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
 }
 
 // Q6_K prefill: four rows and eight tokens per pass (then four, then one).
