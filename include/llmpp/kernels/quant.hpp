@@ -99,7 +99,11 @@ void dot_rows_tokens_blocks(const void* weight_rows, uint64_t row_stride, const 
 
 template <typename Weight, typename Activation>
 constexpr WeightTypeKernels quantized_kernels(DType type, DType activation_type) {
+#if defined(LLMPP_AVX512_KERNELS)
+  constexpr bool multi_token = avx512::kMultiTokenDot<Weight>;
+#else
   constexpr bool multi_token = active::kMultiTokenDot<Weight>;
+#endif
   if constexpr (multi_token)
     return {type, activation_type, dequantize_blocks<Weight>, quantize_blocks<Weight>, dot_blocks<Weight, Activation>,
             dot_rows_blocks<Weight, Activation>, dot_rows_tokens_blocks<Weight, Activation>, true};

@@ -1,8 +1,8 @@
-// AVX-512 VNNI prefill kernels for Q4_0, Q4_K, Q5_K and Q6_K weights, used when the
+// AVX-512 VNNI prefill kernels for Q4_0, Q8_0, Q4_K, Q5_K and Q6_K weights, used when the
 // translation unit is compiled for AVX-512 F, BW, VL and VNNI (-march=native on Zen 4/5, Ice
 // Lake and later).
-// Every other kernel, and Q4_0 rows that are not a whole number of 4-block groups, stay with
-// kernels/avx2/quant.hpp. tests/test_quant.cpp compares them with the scalar dot when the
+// Every other kernel, and Q4_0 / Q8_0 rows that are not a whole number of 4-block groups, stay
+// with kernels/avx2/quant.hpp. tests/test_quant.cpp compares them with the scalar dot when the
 // test is built that way.
 //
 // Prompt processing is compute-bound, and there a 512-bit register holds 16 quant bytes of
@@ -281,6 +281,62 @@ inline void dot_q6_k_4_rows(const BlockQ6_K* row0, uint64_t row_stride, const Bl
   for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
 }
 
+// Q8_0, four rows `row_stride` bytes apart from `row0`, against kTokens activation rows, as
+// dot_q4_0_4_rows: each block's 32 weights are two registers of 16 bytes of four rows, made
+// unsigned by adding 128 (w + 128 <= 255, so `vpdpbusd` takes them: 4 products of at most 255
+// * 128 per int32 lane), and 128 sum(a) is taken off per block (16 times q8_0_row_terms' 8
+// sum(a)). The rows' fp16 scales of four blocks (136 bytes) come from two 64-byte loads per row.
+template <int kTokens>
+inline void dot_q8_0_4_rows(const BlockQ8_0* row0, uint64_t row_stride, const BlockQ8_0* const* a,
+                            const float* const* scale_twice, const int32_t* const* offset_twice, int64_t n_blocks,
+                            __m512* acc) {
+  const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i once_each = _mm512_set_epi32(6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0);
+  // Word 17 k is block k's scale in the 128 bytes from block i: row r's go to words 4r..4r+3.
+  const auto scale_words = [](int r) {
+    alignas(64) int16_t index[32] = {};
+    for (int k = 0; k < 4; ++k) index[4 * r + k] = static_cast<int16_t>(17 * k);
+    return _mm512_load_si512(index);
+  };
+  const __m512i words[4] = {scale_words(0), scale_words(1), scale_words(2), scale_words(3)};
+  __m512 sums[kTokens];
+  for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
+  const auto* p = reinterpret_cast<const uint8_t*>(row0);  // row 0's block i
+  for (int64_t i = 0; i < n_blocks; i += 4, p += 4 * sizeof(BlockQ8_0)) {
+    __m512i low[4], high[4];  // block k: its 16 first and 16 last weights, plus 128
+    for (int k = 0; k < 4; ++k) {
+      const uint64_t quants = k * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs);
+      low[k] = _mm512_xor_si512(four_rows_16_bytes(p, row_stride, quants), sign_bit);
+      high[k] = _mm512_xor_si512(four_rows_16_bytes(p, row_stride, quants + 16), sign_bit);
+    }
+    __m512i scale_halves = _mm512_setzero_si512();
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* row = p + r * row_stride;
+      scale_halves = _mm512_or_si512(scale_halves, _mm512_maskz_permutex2var_epi16(0xfu << (4 * r), _mm512_loadu_si512(row),
+                                                                                    words[r], _mm512_loadu_si512(row + 64)));
+    }
+    const __m512 weight_scales = _mm512_cvtph_ps(_mm512_castsi512_si256(scale_halves));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const BlockQ8_0* x = a[t] + i;
+      __m512i s[4];
+      for (int k = 0; k < 4; ++k) {
+        const __m512i x_low = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k].qs)));
+        const __m512i x_high = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k].qs + 16)));
+        s[k] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low[k], x_low), high[k], x_high);
+      }
+      const __m512i offsets = _mm512_slli_epi32(_mm512_permutexvar_epi32(once_each, _mm512_castsi256_si512(_mm256_loadu_si256(
+                                                                                    reinterpret_cast<const __m256i*>(offset_twice[t] + 2 * i)))),
+                                                4);
+      const __m512 scales =
+          _mm512_permutexvar_ps(once_each, _mm512_castps256_ps512(_mm256_loadu_ps(scale_twice[t] + 2 * i)));
+      const __m512i lanes = _mm512_sub_epi32(sum_lanes_4x4(s), offsets);
+      sums[t] = _mm512_fmadd_ps(_mm512_mul_ps(weight_scales, scales), _mm512_cvtepi32_ps(lanes), sums[t]);
+    }
+  }
+  for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
+}
+
 // Lane r's four floats summed -> out[r], r < 4.
 inline constexpr auto store_rows_by_lane = [](__m512 acc, float* out) {
   const __m128 r01 = _mm_hadd_ps(_mm512_castps512_ps128(acc), _mm512_extractf32x4_ps(acc, 1));
@@ -297,21 +353,24 @@ void vec_dot_rows_tokens(const Weight* w, uint64_t row_stride, const Activation*
   avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
 }
 
-// Q4_0 prefill: four rows and eight tokens per pass (then four, then one), so that each group
-// of blocks is unpacked once for eight tokens. GEMM 2048 x 2048 x 512 tokens, one Zen 5 core
-// (bench_kernels gemm/Q4_0): 275-286 GFLOP/s with four tokens per pass, 304-333 with eight,
-// 273-311 with twelve or sixteen; the AVX2 kernel 167-193.
+// Q4_0 and Q8_0 prefill: four rows and eight tokens per pass (then four, then one), so that
+// each group of blocks is unpacked once for eight tokens. GEMM 2048 x 2048 x 512 tokens, one
+// Zen 5 core (bench_kernels gemm/Q4_0): 275-286 GFLOP/s with four tokens per pass, 304-333
+// with eight, 273-311 with twelve or sixteen; the AVX2 kernel 167-193.
 inline constexpr int kTokensPerPass = 8;
 
-inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a,
-                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
-                                int64_t out_stride, int64_t n_rows) {
+// The kernels with Q8_0 activations, dot(tokens, args...) running the 4-row pass of
+// std::integral_constant tokens; rows that are not a whole number of 4-block groups go to
+// `fallback` (the AVX2 kernels' arguments).
+template <typename Block, typename Dot, typename Fallback>
+inline void rows_tokens_q8_0(const Block* w, uint64_t row_stride, const BlockQ8_0* a, uint64_t activation_stride,
+                             int64_t n, int64_t n_tokens, float* out, int64_t out_stride, int64_t n_rows, Dot dot,
+                             Fallback fallback) {
   const int64_t n_blocks = n / 32;
-  if (n_blocks % 4 != 0)
-    return avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+  if (n_blocks % 4 != 0) return fallback();
   const avx2::quant_simd::Q8_0RowTerms& terms =
       avx2::quant_simd::q8_0_row_terms(a, n_blocks, n_tokens, activation_stride);
-  const auto pass = [&](const BlockQ4_0* const* rows, const BlockQ8_0* const* activations, int64_t t, auto tokens,
+  const auto pass = [&](const Block* const* rows, const BlockQ8_0* const* activations, int64_t t, auto tokens,
                         __m512* acc) {
     constexpr int kTokens = decltype(tokens)::value;
     const float* scale_twice[kTokens];
@@ -320,11 +379,39 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
       scale_twice[k] = terms.scale_twice.data() + 2 * (t + k) * n_blocks;
       offset_twice[k] = terms.offset_twice.data() + 2 * (t + k) * n_blocks;
     }
-    quant_simd::dot_q4_0_4_rows<kTokens>(rows[0], row_stride, activations, scale_twice, offset_twice, n_blocks, acc);
+    dot(tokens, rows[0], row_stride, activations, scale_twice, offset_twice, n_blocks, acc);
   };
-  avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
-                                          pass, quant_simd::store_rows_by_lane);
+  avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out,
+                                                          out_stride, n_rows, pass, quant_simd::store_rows_by_lane);
 }
+
+inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  rows_tokens_q8_0(
+      w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
+      [](auto tokens, const auto&... args) { quant_simd::dot_q4_0_4_rows<decltype(tokens)::value>(args...); },
+      [&] { avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows); });
+}
+
+// Q8_0 has no AVX2 multi-token kernel: its other shapes take one AVX2 decode pass per token.
+inline void vec_dot_rows_tokens(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_0* a,
+                                uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
+                                int64_t out_stride, int64_t n_rows) {
+  rows_tokens_q8_0(
+      w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
+      [](auto tokens, const auto&... args) { quant_simd::dot_q8_0_4_rows<decltype(tokens)::value>(args...); },
+      [&] {
+        for (int64_t t = 0; t < n_tokens; ++t)
+          avx2::vec_dot_rows(w, row_stride, avx2::row_at(a, activation_stride, t), n, out + t * out_stride, n_rows);
+      });
+}
+
+// The weight types with a multi-token kernel here or in kernels/avx2/quant.hpp.
+template <typename Block>
+inline constexpr bool kMultiTokenDot = avx2::kMultiTokenDot<Block>;
+template <>
+inline constexpr bool kMultiTokenDot<BlockQ8_0> = true;
 
 // Q4_K / Q5_K prefill: four rows and eight tokens per pass (then four, then one).
 template <bool kFifthBit, typename Block>
