@@ -28,28 +28,13 @@ namespace llmpp::kernels::avx512 {
 
 namespace quant_simd {
 
-// Q4_0 block i of four rows `stride` bytes apart, starting at row 0's block: row r's 16
-// quant bytes in 128-bit lane r.
-inline __m512i q4_0_four_rows(const uint8_t* block, uint64_t stride) {
-  const auto quants = [](const uint8_t* b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)); };
-  __m512i q = _mm512_castsi128_si512(quants(block));
-  q = _mm512_inserti32x4(q, quants(block + stride), 1);
-  q = _mm512_inserti32x4(q, quants(block + 2 * stride), 2);
-  return _mm512_inserti32x4(q, quants(block + 3 * stride), 3);
-}
-
-// The fp16 scales of blocks i..i+3 of four rows as floats, row r's in lane r: one 64-byte
-// load per row holds its four scales (words 0, 9, 18 and 27; the four blocks span 72 bytes of
-// the row, so the load stays inside it), and two word permutes gather them.
-inline __m512 q4_0_scales_4x4(const uint8_t* block, uint64_t stride) {
-  const __m512i rows_01 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                           59, 50, 41, 32, 27, 18, 9, 0);
-  const __m512i rows_23 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 59, 50, 41, 32, 27, 18, 9,
-                                           0, 0, 0, 0, 0, 0, 0, 0, 0);
-  const auto row = [&](int r) { return _mm512_loadu_si512(block + r * stride); };
-  const __m512i words_01 = _mm512_permutex2var_epi16(row(0), rows_01, row(1));
-  const __m512i words_23 = _mm512_permutex2var_epi16(row(2), rows_23, row(3));
-  return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xff00, words_01, words_23)));
+// 16 bytes at `offset` in each of four rows `stride` bytes apart, row r's in 128-bit lane r.
+inline __m512i four_rows_16_bytes(const uint8_t* row0, uint64_t stride, uint64_t offset) {
+  const auto load = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(row0 + r * stride + offset)); };
+  __m512i q = _mm512_castsi128_si512(load(0));
+  q = _mm512_inserti32x4(q, load(1), 1);
+  q = _mm512_inserti32x4(q, load(2), 2);
+  return _mm512_inserti32x4(q, load(3), 3);
 }
 
 // Four rows' int32 lanes of blocks i..i+3 (s[k]: block i+k, row r's four partial sums in lane
@@ -60,31 +45,87 @@ inline __m512i sum_lanes_4x4(const __m512i* s) {
   return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
 }
 
-// Q4_0, four rows `row_stride` bytes apart from `row0`, against kTokens activation rows;
-// n_blocks a multiple of 4. acc[t] lane r gathers token t's dot with row r over four
-// elements. Each group of four blocks is unpacked once for all tokens. Per token, block k's
-// (q - 8) a is sum(q a) - 8 sum(a): `vpdpbusd` takes the unsigned quants against the signed
-// activation bytes (each int32 lane sums 8 products of at most 15 * 128: exact), and
-// offset_twice (avx2::quant_simd::q8_0_row_terms) holds 8 sum(a), as scale_twice holds the
-// activation's scale, each written twice.
-template <int kTokens>
-inline void dot_q4_0_4_rows(const BlockQ4_0* row0, uint64_t row_stride, const BlockQ8_0* const* a,
-                            const float* const* scale_twice, const int32_t* const* offset_twice, int64_t n_blocks,
-                            __m512* acc) {
-  const __m512i low_nibble = _mm512_set1_epi8(0x0f);
+// The weight types whose rows meet Q8_0 activations, four blocks of four rows at a time:
+// unpack(block, stride, low, high) gives one block's 32 quants as unsigned bytes, elements 0-15
+// in `low` and 16-31 in `high`, row r's in 128-bit lane r; scales(block, stride) gives the fp16
+// scales of four blocks as floats, row r's in lane r; the dot is then sum(u a) - 2^kOffsetShift
+// 8 sum(a) per block (u the unsigned quant, 8 sum(a) from q8_0_row_terms).
+struct Q4_0Rows {
+  using Block = BlockQ4_0;
+  static constexpr int kOffsetShift = 0;  // u = q in [0, 15] for q - 8
+  static void unpack(const uint8_t* block, uint64_t stride, __m512i& low, __m512i& high) {
+    const __m512i low_nibble = _mm512_set1_epi8(0x0f);
+    const __m512i q = four_rows_16_bytes(block, stride, offsetof(BlockQ4_0, qs));
+    low = _mm512_and_si512(q, low_nibble);
+    high = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_nibble);
+  }
+  // One 64-byte load per row holds its four scales (words 0, 9, 18 and 27; the four blocks
+  // span 72 bytes of the row, so the load stays inside it), and two word permutes gather them.
+  static __m512 scales(const uint8_t* block, uint64_t stride) {
+    const __m512i rows_01 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             59, 50, 41, 32, 27, 18, 9, 0);
+    const __m512i rows_23 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 59, 50, 41, 32, 27, 18,
+                                             9, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const auto row = [&](int r) { return _mm512_loadu_si512(block + r * stride); };
+    const __m512i words_01 = _mm512_permutex2var_epi16(row(0), rows_01, row(1));
+    const __m512i words_23 = _mm512_permutex2var_epi16(row(2), rows_23, row(3));
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_mask_blend_epi16(0xff00, words_01, words_23)));
+  }
+};
+
+// Q8_0Rows::scales' word permutes: row r's takes block k's scale (word 17 k) to word 4r + k.
+struct Q8_0ScaleWords {
+  alignas(64) int16_t index[4][32];  // (row, destination word): source word
+};
+constexpr Q8_0ScaleWords q8_0_scale_words() {
+  Q8_0ScaleWords words{};
+  for (int r = 0; r < 4; ++r)
+    for (int k = 0; k < 4; ++k) words.index[r][4 * r + k] = static_cast<int16_t>(17 * k);
+  return words;
+}
+inline constexpr Q8_0ScaleWords kQ8_0ScaleWords = q8_0_scale_words();
+
+struct Q8_0Rows {
+  using Block = BlockQ8_0;
+  static constexpr int kOffsetShift = 4;  // u = w + 128 in [0, 255]: 128 sum(a) = 16 * 8 sum(a)
+  static void unpack(const uint8_t* block, uint64_t stride, __m512i& low, __m512i& high) {
+    const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(0x80));
+    low = _mm512_xor_si512(four_rows_16_bytes(block, stride, offsetof(BlockQ8_0, qs)), sign_bit);
+    high = _mm512_xor_si512(four_rows_16_bytes(block, stride, offsetof(BlockQ8_0, qs) + 16), sign_bit);
+  }
+  // Four blocks span 136 bytes of a row, and block k's scale is word 17 k of its first 128: two
+  // 64-byte loads per row, and one word permute per row into words 4r..4r+3.
+  static __m512 scales(const uint8_t* block, uint64_t stride) {
+    __m512i halves = _mm512_setzero_si512();
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* row = block + r * stride;
+      halves = _mm512_or_si512(halves, _mm512_maskz_permutex2var_epi16(0xfu << (4 * r), _mm512_loadu_si512(row),
+                                                                        _mm512_load_si512(kQ8_0ScaleWords.index[r]),
+                                                                        _mm512_loadu_si512(row + 64)));
+    }
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(halves));
+  }
+};
+
+// Rows (Q4_0Rows or Q8_0Rows), four of them `row_stride` bytes apart from `row0`, against
+// kTokens activation rows; n_blocks a multiple of 4. acc[t] lane r gathers token t's dot with
+// row r over four elements. Each group of four blocks is unpacked once for all tokens; per
+// token, a block is two `vpdpbusd` of the unsigned quants against the signed activation bytes
+// (each int32 lane sums 8 products of at most 255 * 128: exact), and the offset and the
+// activation's scale come from q8_0_row_terms (offset_twice, scale_twice: each written twice).
+template <typename Rows, int kTokens>
+inline void dot_4_rows_q8_0_activations(const typename Rows::Block* row0, uint64_t row_stride,
+                                        const BlockQ8_0* const* a, const float* const* scale_twice,
+                                        const int32_t* const* offset_twice, int64_t n_blocks, __m512* acc) {
   // Elements 0, 2, 4, 6 of a 256-bit load in every lane: the four blocks' terms, once each.
   const __m512i once_each = _mm512_set_epi32(6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0);
   __m512 sums[kTokens];
   for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
   const auto* p = reinterpret_cast<const uint8_t*>(row0);  // row 0's block i
-  for (int64_t i = 0; i < n_blocks; i += 4, p += 4 * sizeof(BlockQ4_0)) {
+  for (int64_t i = 0; i < n_blocks; i += 4, p += 4 * sizeof(typename Rows::Block)) {
     __m512i low[4], high[4];
-    for (int k = 0; k < 4; ++k) {
-      const __m512i q = q4_0_four_rows(p + k * sizeof(BlockQ4_0), row_stride);
-      low[k] = _mm512_and_si512(q, low_nibble);
-      high[k] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low_nibble);
-    }
-    const __m512 weight_scales = q4_0_scales_4x4(p, row_stride);
+    for (int k = 0; k < 4; ++k) Rows::unpack(p + k * sizeof(typename Rows::Block), row_stride, low[k], high[k]);
+    const __m512 weight_scales = Rows::scales(p, row_stride);
 #pragma GCC unroll 8
     for (int t = 0; t < kTokens; ++t) {
       const BlockQ8_0* x = a[t] + i;
@@ -98,20 +139,11 @@ inline void dot_q4_0_4_rows(const BlockQ4_0* row0, uint64_t row_stride, const Bl
           once_each, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(offset_twice[t] + 2 * i))));
       const __m512 scales =
           _mm512_permutexvar_ps(once_each, _mm512_castps256_ps512(_mm256_loadu_ps(scale_twice[t] + 2 * i)));
-      const __m512i lanes = _mm512_sub_epi32(sum_lanes_4x4(s), offsets);
+      const __m512i lanes = _mm512_sub_epi32(sum_lanes_4x4(s), _mm512_slli_epi32(offsets, Rows::kOffsetShift));
       sums[t] = _mm512_fmadd_ps(_mm512_mul_ps(weight_scales, scales), _mm512_cvtepi32_ps(lanes), sums[t]);
     }
   }
   for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
-}
-
-// 16 bytes at `offset` in each of four rows `stride` bytes apart, row r's in 128-bit lane r.
-inline __m512i four_rows_16_bytes(const uint8_t* row0, uint64_t stride, uint64_t offset) {
-  const auto load = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(row0 + r * stride + offset)); };
-  __m512i q = _mm512_castsi128_si512(load(0));
-  q = _mm512_inserti32x4(q, load(1), 1);
-  q = _mm512_inserti32x4(q, load(2), 2);
-  return _mm512_inserti32x4(q, load(3), 3);
 }
 
 // Q4_K (and Q5_K, kFifthBit), four rows `row_stride` bytes apart from `row0`, against kTokens
@@ -281,62 +313,6 @@ inline void dot_q6_k_4_rows(const BlockQ6_K* row0, uint64_t row_stride, const Bl
   for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
 }
 
-// Q8_0, four rows `row_stride` bytes apart from `row0`, against kTokens activation rows, as
-// dot_q4_0_4_rows: each block's 32 weights are two registers of 16 bytes of four rows, made
-// unsigned by adding 128 (w + 128 <= 255, so `vpdpbusd` takes them: 4 products of at most 255
-// * 128 per int32 lane), and 128 sum(a) is taken off per block (16 times q8_0_row_terms' 8
-// sum(a)). The rows' fp16 scales of four blocks (136 bytes) come from two 64-byte loads per row.
-template <int kTokens>
-inline void dot_q8_0_4_rows(const BlockQ8_0* row0, uint64_t row_stride, const BlockQ8_0* const* a,
-                            const float* const* scale_twice, const int32_t* const* offset_twice, int64_t n_blocks,
-                            __m512* acc) {
-  const __m512i sign_bit = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i once_each = _mm512_set_epi32(6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0, 6, 4, 2, 0);
-  // Word 17 k is block k's scale in the 128 bytes from block i: row r's go to words 4r..4r+3.
-  const auto scale_words = [](int r) {
-    alignas(64) int16_t index[32] = {};
-    for (int k = 0; k < 4; ++k) index[4 * r + k] = static_cast<int16_t>(17 * k);
-    return _mm512_load_si512(index);
-  };
-  const __m512i words[4] = {scale_words(0), scale_words(1), scale_words(2), scale_words(3)};
-  __m512 sums[kTokens];
-  for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
-  const auto* p = reinterpret_cast<const uint8_t*>(row0);  // row 0's block i
-  for (int64_t i = 0; i < n_blocks; i += 4, p += 4 * sizeof(BlockQ8_0)) {
-    __m512i low[4], high[4];  // block k: its 16 first and 16 last weights, plus 128
-    for (int k = 0; k < 4; ++k) {
-      const uint64_t quants = k * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs);
-      low[k] = _mm512_xor_si512(four_rows_16_bytes(p, row_stride, quants), sign_bit);
-      high[k] = _mm512_xor_si512(four_rows_16_bytes(p, row_stride, quants + 16), sign_bit);
-    }
-    __m512i scale_halves = _mm512_setzero_si512();
-    for (int r = 0; r < 4; ++r) {
-      const uint8_t* row = p + r * row_stride;
-      scale_halves = _mm512_or_si512(scale_halves, _mm512_maskz_permutex2var_epi16(0xfu << (4 * r), _mm512_loadu_si512(row),
-                                                                                    words[r], _mm512_loadu_si512(row + 64)));
-    }
-    const __m512 weight_scales = _mm512_cvtph_ps(_mm512_castsi512_si256(scale_halves));
-#pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t) {
-      const BlockQ8_0* x = a[t] + i;
-      __m512i s[4];
-      for (int k = 0; k < 4; ++k) {
-        const __m512i x_low = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k].qs)));
-        const __m512i x_high = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[k].qs + 16)));
-        s[k] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low[k], x_low), high[k], x_high);
-      }
-      const __m512i offsets = _mm512_slli_epi32(_mm512_permutexvar_epi32(once_each, _mm512_castsi256_si512(_mm256_loadu_si256(
-                                                                                    reinterpret_cast<const __m256i*>(offset_twice[t] + 2 * i)))),
-                                                4);
-      const __m512 scales =
-          _mm512_permutexvar_ps(once_each, _mm512_castps256_ps512(_mm256_loadu_ps(scale_twice[t] + 2 * i)));
-      const __m512i lanes = _mm512_sub_epi32(sum_lanes_4x4(s), offsets);
-      sums[t] = _mm512_fmadd_ps(_mm512_mul_ps(weight_scales, scales), _mm512_cvtepi32_ps(lanes), sums[t]);
-    }
-  }
-  for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
-}
-
 // Lane r's four floats summed -> out[r], r < 4.
 inline constexpr auto store_rows_by_lane = [](__m512 acc, float* out) {
   const __m128 r01 = _mm_hadd_ps(_mm512_castps512_ps128(acc), _mm512_extractf32x4_ps(acc, 1));
@@ -390,7 +366,9 @@ inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const B
                                 int64_t out_stride, int64_t n_rows) {
   rows_tokens_q8_0(
       w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
-      [](auto tokens, const auto&... args) { quant_simd::dot_q4_0_4_rows<decltype(tokens)::value>(args...); },
+      [](auto tokens, const auto&... args) {
+        quant_simd::dot_4_rows_q8_0_activations<quant_simd::Q4_0Rows, decltype(tokens)::value>(args...);
+      },
       [&] { avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows); });
 }
 
@@ -400,7 +378,9 @@ inline void vec_dot_rows_tokens(const BlockQ8_0* w, uint64_t row_stride, const B
                                 int64_t out_stride, int64_t n_rows) {
   rows_tokens_q8_0(
       w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
-      [](auto tokens, const auto&... args) { quant_simd::dot_q8_0_4_rows<decltype(tokens)::value>(args...); },
+      [](auto tokens, const auto&... args) {
+        quant_simd::dot_4_rows_q8_0_activations<quant_simd::Q8_0Rows, decltype(tokens)::value>(args...);
+      },
       [&] {
         for (int64_t t = 0; t < n_tokens; ++t)
           avx2::vec_dot_rows(w, row_stride, avx2::row_at(a, activation_stride, t), n, out + t * out_stride, n_rows);
