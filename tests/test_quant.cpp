@@ -471,7 +471,7 @@ TEST(QuantDot, FloatRowsBothLoopsMatchScalar) {
 // dot_rows_tokens (several activation rows, `activation_stride` bytes apart, into rows of
 // out `out_stride` floats apart) against the scalar dot of each (row, token), within 1e-5 of
 // sum |w_i a_i|; ragged row and token counts, so that the passes of 4 rows by 8 tokens (the
-// AVX-512 Q4_0 kernel, in a build for it) and by 4, and the tails, all run. The padding
+// AVX-512 kernels, in a build for them) and by 4, and the tails, all run. The padding
 // between activation rows and between output rows must stay untouched.
 TEST(QuantDot, RowsTokensAvx2MatchScalar) {
   uint32_t seed = 900;

@@ -1,7 +1,8 @@
 // Type dispatch of the weight kernels: for each DType, how to dequantize a row, encode a
 // row, and take the dot product of a row with an activation row (quantized to the type's
 // activation partner first). Picks the AVX2 kernels when this translation unit is compiled
-// with AVX2 + FMA + F16C, else the portable ones.
+// with AVX2 + FMA + F16C, else the portable ones; the multi-token (prefill) kernels of
+// kernels/avx512/ when it is also compiled for AVX-512 VNNI.
 #pragma once
 
 #include <cstdint>
