@@ -335,13 +335,14 @@ void vec_dot_rows_tokens(const Weight* w, uint64_t row_stride, const Activation*
 // with eight, 273-311 with twelve or sixteen; the AVX2 kernel 167-193.
 inline constexpr int kTokensPerPass = 8;
 
-// The kernels with Q8_0 activations, dot(tokens, args...) running the 4-row pass of
-// std::integral_constant tokens; rows that are not a whole number of 4-block groups go to
-// `fallback` (the AVX2 kernels' arguments).
-template <typename Block, typename Dot, typename Fallback>
-inline void rows_tokens_q8_0(const Block* w, uint64_t row_stride, const BlockQ8_0* a, uint64_t activation_stride,
-                             int64_t n, int64_t n_tokens, float* out, int64_t out_stride, int64_t n_rows, Dot dot,
-                             Fallback fallback) {
+// The weight types with Q8_0 activations (Rows: quant_simd::Q4_0Rows or Q8_0Rows) through
+// dot_4_rows_q8_0_activations; rows that are not a whole number of 4-block groups go to
+// `fallback`.
+template <typename Rows, typename Fallback>
+inline void rows_tokens_q8_0(const typename Rows::Block* w, uint64_t row_stride, const BlockQ8_0* a,
+                             uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out, int64_t out_stride,
+                             int64_t n_rows, Fallback fallback) {
+  using Block = typename Rows::Block;
   const int64_t n_blocks = n / 32;
   if (n_blocks % 4 != 0) return fallback();
   const avx2::quant_simd::Q8_0RowTerms& terms =
@@ -355,7 +356,8 @@ inline void rows_tokens_q8_0(const Block* w, uint64_t row_stride, const BlockQ8_
       scale_twice[k] = terms.scale_twice.data() + 2 * (t + k) * n_blocks;
       offset_twice[k] = terms.offset_twice.data() + 2 * (t + k) * n_blocks;
     }
-    dot(tokens, rows[0], row_stride, activations, scale_twice, offset_twice, n_blocks, acc);
+    quant_simd::dot_4_rows_q8_0_activations<Rows, kTokens>(rows[0], row_stride, activations, scale_twice,
+                                                           offset_twice, n_blocks, acc);
   };
   avx2::for_each_rows_tokens_pass<__m512, kTokensPerPass>(w, row_stride, a, activation_stride, n, n_tokens, out,
                                                           out_stride, n_rows, pass, quant_simd::store_rows_by_lane);
@@ -364,27 +366,19 @@ inline void rows_tokens_q8_0(const Block* w, uint64_t row_stride, const BlockQ8_
 inline void vec_dot_rows_tokens(const BlockQ4_0* w, uint64_t row_stride, const BlockQ8_0* a,
                                 uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
                                 int64_t out_stride, int64_t n_rows) {
-  rows_tokens_q8_0(
-      w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
-      [](auto tokens, const auto&... args) {
-        quant_simd::dot_4_rows_q8_0_activations<quant_simd::Q4_0Rows, decltype(tokens)::value>(args...);
-      },
-      [&] { avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows); });
+  rows_tokens_q8_0<quant_simd::Q4_0Rows>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, [&] {
+    avx2::vec_dot_rows_tokens(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows);
+  });
 }
 
 // Q8_0 has no AVX2 multi-token kernel: its other shapes take one AVX2 decode pass per token.
 inline void vec_dot_rows_tokens(const BlockQ8_0* w, uint64_t row_stride, const BlockQ8_0* a,
                                 uint64_t activation_stride, int64_t n, int64_t n_tokens, float* out,
                                 int64_t out_stride, int64_t n_rows) {
-  rows_tokens_q8_0(
-      w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows,
-      [](auto tokens, const auto&... args) {
-        quant_simd::dot_4_rows_q8_0_activations<quant_simd::Q8_0Rows, decltype(tokens)::value>(args...);
-      },
-      [&] {
-        for (int64_t t = 0; t < n_tokens; ++t)
-          avx2::vec_dot_rows(w, row_stride, avx2::row_at(a, activation_stride, t), n, out + t * out_stride, n_rows);
-      });
+  rows_tokens_q8_0<quant_simd::Q8_0Rows>(w, row_stride, a, activation_stride, n, n_tokens, out, out_stride, n_rows, [&] {
+    for (int64_t t = 0; t < n_tokens; ++t)
+      avx2::vec_dot_rows(w, row_stride, avx2::row_at(a, activation_stride, t), n, out + t * out_stride, n_rows);
+  });
 }
 
 // The weight types with a multi-token kernel here or in kernels/avx2/quant.hpp.
