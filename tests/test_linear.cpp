@@ -119,6 +119,29 @@ TEST(Matmul, MatchesDequantizedFloatMatmul) {
   }
 }
 
+// Prefill shapes that do not fill the AVX-512 product's tiles (kernels/avx512/gemm.hpp: 6
+// tokens x 64 rows x 256 columns per panel), and the Eigen path in other builds: inner sizes
+// with a last panel of 232 and of 8 columns (F32, F16, BF16 rows need no whole blocks), a
+// width that is whole panels (768, every quantized type), 130 rows (two full row blocks and 2)
+// and 23 tokens (three tiles and 5), one thread and two. Tolerance as above.
+TEST(Matmul, PrefillRaggedShapesMatchReference) {
+  ThreadPool pool(2);
+  uint32_t seed = 500;
+  for (DType type : kTypes) {
+    const bool element_type = dtype_traits(type).block_size == 1;
+    for (int64_t n_in : {int64_t{1000}, int64_t{520}, int64_t{768}}) {
+      if (!element_type && n_in % dtype_traits(type).block_size != 0) continue;
+      const Weight w = make_weight(type, 130, n_in, ++seed);
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        const std::vector<float> x = random_normal(static_cast<size_t>(23 * n_in), ++seed);
+        std::vector<float> y(static_cast<size_t>(23 * 130), NAN);
+        matmul(w.view, x.data(), 23, y.data(), p);
+        expect_matches_reference(w, x, 23, y, "prefill n_in=" + std::to_string(n_in));
+      }
+    }
+  }
+}
+
 // Several weights with one input: each output against its own float64 reference. Sets whose
 // kernels share an activation type decode as one range of rows (pieces of it straddle the
 // weights: 70, 19 and 45 rows against pieces of 16, nine of them in the last set); the others

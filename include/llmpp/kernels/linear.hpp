@@ -23,6 +23,7 @@
 #include "llmpp/core/error.hpp"
 #include "llmpp/core/tensor.hpp"
 #include "llmpp/core/thread_pool.hpp"
+#include "llmpp/kernels/avx512/gemm.hpp"
 #include "llmpp/kernels/quant.hpp"
 
 namespace llmpp::kernels {
@@ -129,6 +130,18 @@ inline void matmul_prefill(const WeightTypeKernels& kernels, const TensorView& w
   const int64_t n_in = w.cols(), n_out = w.rows();
   const uint64_t weight_stride = w.row_stride();
   const auto* weights = static_cast<const uint8_t*>(w.data);
+#if defined(LLMPP_AVX512_GEMM)
+  // Panels of dequantized rows through the AVX-512 micro-kernel (kernels/avx512/gemm.hpp).
+  const auto dequantize = [&](int64_t row, int64_t first_column, int64_t n_columns, float* out) {
+    const uint64_t offset = row_bytes(w.type, static_cast<uint64_t>(first_column));
+    kernels.dequantize_row(weights + row * weight_stride + offset, out, n_columns);
+  };
+  run_rows(pool, n_out, avx512::kPanelRows, [&](int64_t begin, int64_t end) {
+    auto* scratch = static_cast<float*>(thread_scratch(1, avx512::kGemmScratchFloats * sizeof(float) + 64));
+    auto* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t{63});
+    avx512::gemm_rows(dequantize, x, n_tokens, n_in, y, n_out, begin, end, aligned);
+  });
+#else
   Eigen::Map<const RowMajorMatrix> xm(x, n_tokens, n_in);  // (n_tokens, n_in)
   const int64_t n_threads = pool ? pool->size() : 1;
   const int64_t rows_per_thread = (n_out + n_threads - 1) / n_threads;
@@ -145,6 +158,7 @@ inline void matmul_prefill(const WeightTypeKernels& kernels, const TensorView& w
       ym.noalias() = xm * wm.transpose();
     }
   });
+#endif
 }
 
 // The kernels of w's type, after the checks matmul documents.
@@ -173,7 +187,11 @@ inline void matmul(const TensorView& w, const float* x, int64_t n_tokens, float*
   const WeightTypeKernels& kernels = detail::checked_kernels(w, x, n_tokens, y);
   if (n_tokens == 0 || w.rows() == 0) return;
   pool = detail::pool_for_work(pool, w.rows() * w.cols() * n_tokens);
+#if defined(LLMPP_AVX512_GEMM)
+  if (w.type == DType::F32 && n_tokens < kPrefillMinTokens) return detail::matmul_f32(w, x, n_tokens, y, pool);
+#else
   if (w.type == DType::F32) return detail::matmul_f32(w, x, n_tokens, y, pool);
+#endif
   if (n_tokens < kPrefillMinTokens || kernels.integer_prefill)
     return detail::matmul_decode(kernels, w, x, n_tokens, y, pool);
   detail::matmul_prefill(kernels, w, x, n_tokens, y, pool);
