@@ -267,10 +267,12 @@ TEST(Attention, ThreadPoolMatchesSerial) {
 }
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-// The AVX2 block arithmetic against its scalar twin at a real model's shape (32 query heads,
-// 8 KV heads, head_dim 128): a prompt and decode steps, plus ALiBi and a window.
-TEST(Attention, Avx2MatchesScalar) {
-  const int n_heads = 32, n_kv_heads = 8, head_dim = 128, n_tokens = 75;
+// SIMD block arithmetic against its scalar twin at a real model's shape (32 query heads, 8 KV
+// heads, head_dim 128; and head_dim 80, which the AVX-512 ops take in 64 + 16 dimensions): a
+// prompt and decode steps, plus ALiBi and a window.
+template <typename Ops>
+void expect_matches_scalar(int head_dim) {
+  const int n_heads = 32, n_kv_heads = 8, n_tokens = 75;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
   auto random = [&](size_t n) {
@@ -294,10 +296,10 @@ TEST(Attention, Avx2MatchesScalar) {
     p.head_dim = head_dim;
     if (variant == 1) p.alibi_slopes = slopes.data();
     if (variant == 2) p.sliding_window = 19;
-    std::vector<float> avx2(size_t{prompt} * n_heads * head_dim), scalar(avx2.size());
-    attention_with<kernels::avx2::AttentionOps>(p, q.data(), prompt, 0, cache, 0, avx2.data());
+    std::vector<float> simd(size_t{prompt} * n_heads * head_dim), scalar(simd.size());
+    attention_with<Ops>(p, q.data(), prompt, 0, cache, 0, simd.data());
     attention_with<kernels::scalar::AttentionOps>(p, q.data(), prompt, 0, cache, 0, scalar.data());
-    test::expect_close(avx2, scalar, kTolerance, "prefill, variant " + std::to_string(variant));
+    test::expect_close(simd, scalar, kTolerance, "prefill, variant " + std::to_string(variant));
   }
   cache.commit(prompt);
   for (int64_t pos = prompt; pos < n_tokens; ++pos) {
@@ -306,15 +308,27 @@ TEST(Attention, Avx2MatchesScalar) {
     p.n_heads = n_heads;
     p.n_kv_heads = n_kv_heads;
     p.head_dim = head_dim;
-    std::vector<float> avx2(size_t{n_heads} * head_dim), scalar(avx2.size());
+    std::vector<float> simd(size_t{n_heads} * head_dim), scalar(simd.size());
     const float* q_pos = q.data() + pos * n_heads * head_dim;
-    attention_with<kernels::avx2::AttentionOps>(p, q_pos, 1, pos, cache, 0, avx2.data());
+    attention_with<Ops>(p, q_pos, 1, pos, cache, 0, simd.data());
     attention_with<kernels::scalar::AttentionOps>(p, q_pos, 1, pos, cache, 0, scalar.data());
-    test::expect_close(avx2, scalar, kTolerance, "decode at " + std::to_string(pos));
+    test::expect_close(simd, scalar, kTolerance, "decode at " + std::to_string(pos));
     cache.commit(1);
   }
   }
 }
+
+TEST(Attention, Avx2MatchesScalar) {
+  expect_matches_scalar<kernels::avx2::AttentionOps>(128);
+  expect_matches_scalar<kernels::avx2::AttentionOps>(80);
+}
+
+#if defined(LLMPP_AVX512_ATTENTION)
+TEST(Attention, Avx512MatchesScalar) {
+  expect_matches_scalar<kernels::avx512::AttentionOps>(128);
+  expect_matches_scalar<kernels::avx512::AttentionOps>(80);
+}
+#endif
 
 // The vector exp against std::exp over the range the softmax uses (x - max <= 0).
 TEST(Attention, Avx2ExpIsAccurate) {

@@ -20,6 +20,7 @@
 #include "llmpp/core/error.hpp"
 #include "llmpp/core/thread_pool.hpp"
 #include "llmpp/kernels/avx2/attention.hpp"
+#include "llmpp/kernels/avx512/attention.hpp"
 #include "llmpp/kernels/scalar/attention.hpp"
 #include "llmpp/layers/kv_cache.hpp"
 
@@ -39,7 +40,9 @@ struct AttentionParams {
   const float* alibi_slopes = nullptr;  // (n_heads): adds slope_h * (j - i), Press et al. 2021
 };
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if defined(LLMPP_AVX512_ATTENTION)
+using DefaultAttentionOps = kernels::avx512::AttentionOps;
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 using DefaultAttentionOps = kernels::avx2::AttentionOps;
 #else
 using DefaultAttentionOps = kernels::scalar::AttentionOps;

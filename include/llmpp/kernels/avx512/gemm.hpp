@@ -38,8 +38,6 @@ static_assert(kPanelColumns % 256 == 0, "panels start on a block boundary of eve
 // Floats of scratch that gemm_rows needs: the panel and one group of 16 dequantized rows.
 inline constexpr int64_t kGemmScratchFloats = kPanelRows * kPanelColumns + 16 * kPanelColumns;
 
-namespace gemm_detail {
-
 // dst[c * dst_stride + r] = src[r * src_stride + c] for r, c < 16.
 inline void transpose_16x16(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
   __m512 r[16], t[16];
@@ -77,6 +75,8 @@ inline void transpose_16x16(const float* src, int64_t src_stride, float* dst, in
   }
   for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * dst_stride, r[i]);
 }
+
+namespace gemm_detail {
 
 // c (kTokens, kPanelRows; row stride c_stride) = (accumulate ? c : 0) + x (kTokens, columns;
 // row stride x_stride) · panel (columns, kPanelRows).

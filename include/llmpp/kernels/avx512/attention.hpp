@@ -1,0 +1,170 @@
+// AVX-512 block arithmetic of the fused attention kernel for blocks with many query rows
+// (prefill: a work unit holds up to 16 rows, tokens x the query heads of one KV head); same
+// contract as kernels/scalar/attention.hpp, which tests/test_attention.cpp compares it with.
+// Blocks of at most kMinRows - 1 rows (decode, where the KV cache's bytes set the pace) and
+// head sizes that are not a multiple of 16 or exceed kMaxHeadDim go to the AVX2 twin.
+//
+// Scores as a small matrix product: the block's keys are transposed once into (head_dim,
+// 32 keys), so that one dimension of 32 keys is two vectors and each query row's element is
+// a broadcast: 8 rows x 32 keys in 16 accumulators, no horizontal sums (the AVX2 twin takes
+// a dot product per row and key, and sums each). The weighted values run 6 rows x 64
+// dimensions in 24 accumulators, each value load serving 6 rows. Prefill attention at 512
+// tokens (bench_attention, 32 heads, 8 KV heads, head_dim 128) on a Zen 5 core: see README.
+#pragma once
+
+#include "llmpp/kernels/avx2/attention.hpp"
+#include "llmpp/kernels/avx512/gemm.hpp"
+
+#if defined(LLMPP_AVX512_GEMM) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define LLMPP_AVX512_ATTENTION 1
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+namespace llmpp::kernels::avx512 {
+
+namespace attention_simd {
+
+inline constexpr int kBlockKeys = 32;     // keys per transposed block, at most (layers' kKeyBlock)
+inline constexpr int kMaxHeadDim = 256;   // (kMaxHeadDim, kBlockKeys) floats: 32 KiB on the stack
+inline constexpr int kMinRows = 9;        // fewer rows go to the AVX2 twin
+
+inline __m512 load16(const float* x) { return _mm512_loadu_ps(x); }
+inline __m512 load16(const uint16_t* x) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+}
+
+// keys_t (head_dim, kBlockKeys) = the n_keys keys (n_keys, head_dim) transposed, zero past n_keys.
+template <typename KV>
+void transpose_keys(const KV* keys, int n_keys, int head_dim, float* keys_t) {
+  alignas(64) float group[16 * kMaxHeadDim];  // (16, head_dim): 16 keys as floats
+  for (int j0 = 0; j0 < kBlockKeys; j0 += 16) {
+    for (int k = 0; k < 16; ++k) {
+      float* row = group + k * head_dim;
+      if (j0 + k < n_keys) {
+        const KV* key = keys + static_cast<int64_t>(j0 + k) * head_dim;
+        for (int d = 0; d < head_dim; d += 16) _mm512_store_ps(row + d, load16(key + d));
+      } else {
+        std::fill(row, row + head_dim, 0.0f);
+      }
+    }
+    for (int d = 0; d < head_dim; d += 16) transpose_16x16(group + d, head_dim, keys_t + d * kBlockKeys + j0, kBlockKeys);
+  }
+}
+
+// scores[r][j] = scale * (q[r] · key j) for kRows rows and the n_keys keys of keys_t.
+template <int kRows>
+void score_rows(const float* const* q, const float* keys_t, int n_keys, int head_dim, float scale, float* scores,
+                int score_stride) {
+  __m512 acc[kRows][2];
+  for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int d = 0; d < head_dim; ++d) {
+    const __m512 k0 = _mm512_load_ps(keys_t + d * kBlockKeys), k1 = _mm512_load_ps(keys_t + d * kBlockKeys + 16);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 a = _mm512_set1_ps(q[r][d]);
+      acc[r][0] = _mm512_fmadd_ps(a, k0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, k1, acc[r][1]);
+    }
+  }
+  const __m512 s = _mm512_set1_ps(scale);
+  const __mmask16 low = static_cast<__mmask16>(n_keys >= 16 ? 0xffff : (1u << n_keys) - 1);
+  const __mmask16 high = static_cast<__mmask16>(n_keys >= 32 ? 0xffff : n_keys <= 16 ? 0 : (1u << (n_keys - 16)) - 1);
+  for (int r = 0; r < kRows; ++r) {
+    _mm512_mask_storeu_ps(scores + r * score_stride, low, _mm512_mul_ps(acc[r][0], s));
+    _mm512_mask_storeu_ps(scores + r * score_stride + 16, high, _mm512_mul_ps(acc[r][1], s));
+  }
+}
+
+// acc[r][d0 .. d0 + 16 kVectors) = correction[r] * acc[r][...] + sum_j probs[r][j] * values[j][...].
+template <int kRows, int kVectors, typename KV>
+void accumulate_rows(const float* probs, int prob_stride, const float* correction, const KV* values, int n_keys,
+                     int head_dim, float* const* acc, int d0) {
+  __m512 a[kRows][kVectors];
+  for (int r = 0; r < kRows; ++r) {
+    const __m512 c = _mm512_set1_ps(correction[r]);
+    for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_mul_ps(_mm512_loadu_ps(acc[r] + d0 + 16 * i), c);
+  }
+  for (int j = 0; j < n_keys; ++j) {
+    const KV* value = values + static_cast<int64_t>(j) * head_dim + d0;
+    __m512 v[kVectors];
+    for (int i = 0; i < kVectors; ++i) v[i] = load16(value + 16 * i);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 p = _mm512_set1_ps(probs[r * prob_stride + j]);
+      for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_fmadd_ps(p, v[i], a[r][i]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int i = 0; i < kVectors; ++i) _mm512_storeu_ps(acc[r] + d0 + 16 * i, a[r][i]);
+}
+
+// Calls fn(std::integral_constant<int, k>) for 1 <= k <= 8.
+template <typename Fn>
+void with_rows(int rows, Fn&& fn) {
+  switch (rows) {
+    case 1: return fn(std::integral_constant<int, 1>{});
+    case 2: return fn(std::integral_constant<int, 2>{});
+    case 3: return fn(std::integral_constant<int, 3>{});
+    case 4: return fn(std::integral_constant<int, 4>{});
+    case 5: return fn(std::integral_constant<int, 5>{});
+    case 6: return fn(std::integral_constant<int, 6>{});
+    case 7: return fn(std::integral_constant<int, 7>{});
+    default: return fn(std::integral_constant<int, 8>{});
+  }
+}
+
+inline bool takes(int n_rows, int n_keys, int head_dim) {
+  return n_rows >= kMinRows && n_keys <= kBlockKeys && head_dim % 16 == 0 && head_dim <= kMaxHeadDim;
+}
+
+}  // namespace attention_simd
+
+struct AttentionOps {
+  // As avx2::AttentionOps::scores. The keys of the next block are requested as there.
+  template <typename KV>
+  static void scores(const float* const* q_rows, int n_rows, const KV* keys, int n_keys, int head_dim, float scale,
+                     float* scores, int score_stride, const KV* next = nullptr, int n_next = 0) {
+    using namespace attention_simd;
+    if (!takes(n_rows, n_keys, head_dim))
+      return avx2::AttentionOps::scores(q_rows, n_rows, keys, n_keys, head_dim, scale, scores, score_stride, next,
+                                        n_next);
+    for (int j = 0; j < n_next; ++j) avx2::prefetch_row(next + static_cast<int64_t>(j) * head_dim, head_dim);
+    alignas(64) float keys_t[kMaxHeadDim * kBlockKeys];  // (head_dim, kBlockKeys)
+    transpose_keys(keys, n_keys, head_dim, keys_t);
+    for (int r = 0; r < n_rows; r += 8)
+      with_rows(n_rows - r, [&](auto rows) {
+        score_rows<decltype(rows)::value>(q_rows + r, keys_t, n_keys, head_dim, scale, scores + r * score_stride,
+                                          score_stride);
+      });
+  }
+
+  static float exp_sum(float* x, int n, float max) { return avx2::AttentionOps::exp_sum(x, n, max); }
+
+  // As avx2::AttentionOps::accumulate, 6 rows x 64 dimensions at a time.
+  template <typename KV>
+  static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction, const KV* values,
+                         int n_keys, int head_dim, float* const* acc_rows, const KV* next = nullptr, int n_next = 0) {
+    using namespace attention_simd;
+    if (!takes(n_rows, n_keys, head_dim))
+      return avx2::AttentionOps::accumulate(probs, prob_stride, n_rows, correction, values, n_keys, head_dim,
+                                            acc_rows, next, n_next);
+    for (int j = 0; j < n_next; ++j) avx2::prefetch_row(next + static_cast<int64_t>(j) * head_dim, head_dim);
+    for (int r = 0; r < n_rows; r += 6) {
+      const float* p = probs + r * prob_stride;
+      with_rows(std::min(6, n_rows - r), [&](auto rows) {
+        constexpr int kRows = decltype(rows)::value;
+        int d = 0;
+        for (; d + 64 <= head_dim; d += 64)
+          accumulate_rows<kRows, 4>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d);
+        for (; d < head_dim; d += 16)
+          accumulate_rows<kRows, 1>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d);
+      });
+    }
+  }
+};
+
+}  // namespace llmpp::kernels::avx512
+
+#endif  // LLMPP_AVX512_GEMM && AVX2, FMA, F16C
