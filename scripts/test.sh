@@ -17,8 +17,9 @@ prefix="$build/install-prefix"
 cmake --install "$build" --prefix "$prefix" >/dev/null
 for kind in find_package add_subdirectory; do
   cbuild="$build/consumer-$kind"
-  cmake -S "$root/tests/cmake_consumer/$kind" -B "$cbuild" -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_PREFIX_PATH="$prefix" -DLLMPP_SOURCE_DIR="$root" >/dev/null
+  # find_package reads the installed prefix, add_subdirectory this checkout.
+  if [ "$kind" = find_package ]; then where=(-DCMAKE_PREFIX_PATH="$prefix"); else where=(-DLLMPP_SOURCE_DIR="$root"); fi
+  cmake -S "$root/tests/cmake_consumer/$kind" -B "$cbuild" -DCMAKE_BUILD_TYPE=Release "${where[@]}" >/dev/null
   cmake --build "$cbuild" -j "$jobs" >/dev/null
   "$cbuild/consumer"
 done

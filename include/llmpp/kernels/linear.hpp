@@ -10,8 +10,9 @@
 //     stay in the caches, so each unpacked weight block serves several tokens;
 //   prefill, other types: dequantize a tile of weight rows into floats that stay in the
 //     L2/L3 caches and multiply all tokens by it with Eigen's GEMM, so each dequantized
-//     weight serves every token.
-// F32 weights always go to Eigen.
+//     weight serves every token; in AVX-512 builds, panels of dequantized rows through the
+//     micro-kernel of kernels/avx512/gemm.hpp instead, F32 weights included.
+// F32 weights otherwise (decode, and prefill in other builds) go to Eigen.
 #pragma once
 
 #include <Eigen/Core>

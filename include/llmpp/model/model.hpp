@@ -7,7 +7,6 @@
 // projections between a narrower embedding and the hidden size.
 #pragma once
 
-#include <algorithm>
 #include <unistd.h>
 
 #include <algorithm>
