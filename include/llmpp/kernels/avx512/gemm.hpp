@@ -12,8 +12,9 @@
 // loads are contiguous; packing transposes 16 × 16 blocks of the dequantized rows.
 //
 // Why not Eigen: on a Zen 5 core, Eigen 3.4's AVX-512 product of 512 tokens × 2048 × 2048 ran
-// at 54-61% of the FP32 FMA peak; this kernel at 84-90% in the same runs (tile shapes of 8 to
-// 24 accumulators and panels of 128 to 512 columns measured; 6 × 64 with 256 best or tied).
+// at 53-61% of the FP32 FMA peak in most runs (43-66% at the extremes); this kernel at 84-90%
+// in the same runs (tile shapes of 8 to 24 accumulators and panels of 128 to 2048 columns
+// measured; 6 × 64 with 256 best or tied).
 #pragma once
 
 #if defined(__AVX512F__)
