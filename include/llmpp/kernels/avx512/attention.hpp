@@ -22,7 +22,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 namespace llmpp::kernels::avx512 {
 
@@ -41,18 +40,11 @@ inline __m512 load16(const uint16_t* x) {
 template <typename KV>
 void transpose_keys(const KV* keys, int n_keys, int head_dim, float* keys_t) {
   alignas(64) float group[16 * kMaxHeadDim];  // (16, head_dim): 16 keys as floats
-  for (int j0 = 0; j0 < kBlockKeys; j0 += 16) {
-    for (int k = 0; k < 16; ++k) {
-      float* row = group + k * head_dim;
-      if (j0 + k < n_keys) {
-        const KV* key = keys + static_cast<int64_t>(j0 + k) * head_dim;
-        for (int d = 0; d < head_dim; d += 16) _mm512_store_ps(row + d, load16(key + d));
-      } else {
-        std::fill(row, row + head_dim, 0.0f);
-      }
-    }
-    for (int d = 0; d < head_dim; d += 16) transpose_16x16(group + d, head_dim, keys_t + d * kBlockKeys + j0, kBlockKeys);
-  }
+  const auto to_floats = [&](int64_t j, float* out) {
+    const KV* key = keys + j * head_dim;
+    for (int d = 0; d < head_dim; d += 16) _mm512_store_ps(out + d, load16(key + d));
+  };
+  pack_transposed(kBlockKeys, n_keys, head_dim, to_floats, group, head_dim, keys_t, kBlockKeys);
 }
 
 // scores[r][j] = scale * (q[r] · key j) for kRows rows and the n_keys keys of keys_t.
@@ -100,21 +92,6 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
     for (int i = 0; i < kVectors; ++i) _mm512_storeu_ps(acc[r] + d0 + 16 * i, a[r][i]);
 }
 
-// Calls fn(std::integral_constant<int, k>) for 1 <= k <= 8.
-template <typename Fn>
-void with_rows(int rows, Fn&& fn) {
-  switch (rows) {
-    case 1: return fn(std::integral_constant<int, 1>{});
-    case 2: return fn(std::integral_constant<int, 2>{});
-    case 3: return fn(std::integral_constant<int, 3>{});
-    case 4: return fn(std::integral_constant<int, 4>{});
-    case 5: return fn(std::integral_constant<int, 5>{});
-    case 6: return fn(std::integral_constant<int, 6>{});
-    case 7: return fn(std::integral_constant<int, 7>{});
-    default: return fn(std::integral_constant<int, 8>{});
-  }
-}
-
 inline bool takes(int n_rows, int n_keys, int head_dim) {
   return n_rows >= kMinRows && n_keys <= kBlockKeys && head_dim % 16 == 0 && head_dim <= kMaxHeadDim;
 }
@@ -134,7 +111,7 @@ struct AttentionOps {
     alignas(64) float keys_t[kMaxHeadDim * kBlockKeys];  // (head_dim, kBlockKeys)
     transpose_keys(keys, n_keys, head_dim, keys_t);
     for (int r = 0; r < n_rows; r += 8)
-      with_rows(n_rows - r, [&](auto rows) {
+      with_count<8>(std::min(8, n_rows - r), [&](auto rows) {
         score_rows<decltype(rows)::value>(q_rows + r, keys_t, n_keys, head_dim, scale, scores + r * score_stride,
                                           score_stride);
       });
@@ -153,7 +130,7 @@ struct AttentionOps {
     for (int j = 0; j < n_next; ++j) avx2::prefetch_row(next + static_cast<int64_t>(j) * head_dim, head_dim);
     for (int r = 0; r < n_rows; r += 6) {
       const float* p = probs + r * prob_stride;
-      with_rows(std::min(6, n_rows - r), [&](auto rows) {
+      with_count<6>(std::min(6, n_rows - r), [&](auto rows) {
         constexpr int kRows = decltype(rows)::value;
         int d = 0;
         for (; d + 64 <= head_dim; d += 64)

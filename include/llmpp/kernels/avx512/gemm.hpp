@@ -25,6 +25,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 namespace llmpp::kernels::avx512 {
 
@@ -77,6 +79,38 @@ inline void transpose_16x16(const float* src, int64_t src_stride, float* dst, in
   for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * dst_stride, r[i]);
 }
 
+// dst[c * dst_stride + r] = row r's element c, for r < n_rows (a multiple of 16) and c below
+// n_columns rounded up to 16: rows as the columns of a panel. fill(r, out) writes row r's
+// n_columns floats to out for r < n_valid; later rows and columns pack as zeros. rows: a
+// scratch of 16 rows, row_stride >= the rounded n_columns floats apart.
+template <typename Fill>
+void pack_transposed(int64_t n_rows, int64_t n_valid, int64_t n_columns, Fill&& fill, float* rows, int64_t row_stride,
+                     float* dst, int64_t dst_stride) {
+  const int64_t padded = (n_columns + 15) / 16 * 16;
+  for (int64_t g = 0; g < n_rows; g += 16) {
+    for (int64_t i = 0; i < 16; ++i) {
+      float* row = rows + i * row_stride;
+      if (g + i < n_valid) fill(g + i, row);
+      std::fill(row + (g + i < n_valid ? n_columns : 0), row + padded, 0.0f);
+    }
+    for (int64_t c = 0; c < padded; c += 16) transpose_16x16(rows + c, row_stride, dst + c * dst_stride + g, dst_stride);
+  }
+}
+
+namespace count_detail {
+template <typename Fn, int... k>
+void with_count_of(int n, Fn& fn, std::integer_sequence<int, k...>) {
+  (void)((n == k + 1 ? (fn(std::integral_constant<int, k + 1>{}), true) : false) || ...);
+}
+}  // namespace count_detail
+
+// fn(std::integral_constant<int, n>) for 1 <= n <= kMax: a count known at run time as a
+// template argument (register tiles are sized at compile time).
+template <int kMax, typename Fn>
+void with_count(int n, Fn&& fn) {
+  count_detail::with_count_of(n, fn, std::make_integer_sequence<int, kMax>{});
+}
+
 namespace gemm_detail {
 
 // c (kTokens, kPanelRows; row stride c_stride) = (accumulate ? c : 0) + x (kTokens, columns;
@@ -104,16 +138,10 @@ inline void tile(const float* panel, int64_t columns, const float* x, int64_t x_
 // tile<n_tokens> for 1 <= n_tokens <= kTileTokens.
 inline void tile_any(int n_tokens, const float* panel, int64_t columns, const float* x, int64_t x_stride, float* c,
                      int64_t c_stride, bool accumulate) {
-  switch (n_tokens) {
-    case 1: return tile<1>(panel, columns, x, x_stride, c, c_stride, accumulate);
-    case 2: return tile<2>(panel, columns, x, x_stride, c, c_stride, accumulate);
-    case 3: return tile<3>(panel, columns, x, x_stride, c, c_stride, accumulate);
-    case 4: return tile<4>(panel, columns, x, x_stride, c, c_stride, accumulate);
-    case 5: return tile<5>(panel, columns, x, x_stride, c, c_stride, accumulate);
-    default: return tile<kTileTokens>(panel, columns, x, x_stride, c, c_stride, accumulate);
-  }
+  with_count<kTileTokens>(n_tokens, [&](auto tokens) {
+    tile<decltype(tokens)::value>(panel, columns, x, x_stride, c, c_stride, accumulate);
+  });
 }
-static_assert(kTileTokens == 6, "tile_any covers 1 .. kTileTokens");
 
 }  // namespace gemm_detail
 
@@ -133,17 +161,10 @@ void gemm_rows(Dequantize&& dequantize, const float* x, int64_t n_tokens, int64_
     const int64_t n_rows = std::min(kPanelRows, row_end - r0);
     for (int64_t k0 = 0; k0 < n_in; k0 += kPanelColumns) {
       const int64_t columns = std::min(kPanelColumns, n_in - k0);
-      const int64_t padded = (columns + 15) / 16 * 16;
-      for (int64_t g = 0; g < kPanelRows; g += 16) {
-        // Rows past the weight's end and columns past n_in pack as zeros.
-        for (int64_t i = 0; i < 16; ++i) {
-          float* row = rows + i * kPanelColumns;
-          if (g + i < n_rows) dequantize(r0 + g + i, k0, columns, row);
-          std::fill(row + (g + i < n_rows ? columns : 0), row + padded, 0.0f);
-        }
-        for (int64_t c = 0; c < padded; c += 16)
-          transpose_16x16(rows + c, kPanelColumns, panel + c * kPanelRows + g, kPanelRows);
-      }
+      // Rows past the weight's end and columns past n_in pack as zeros.
+      pack_transposed(
+          kPanelRows, n_rows, columns, [&](int64_t i, float* out) { dequantize(r0 + i, k0, columns, out); }, rows,
+          kPanelColumns, panel, kPanelRows);
       const bool accumulate = k0 > 0;
       for (int64_t t = 0; t < n_tokens; t += kTileTokens) {
         const int n = static_cast<int>(std::min<int64_t>(kTileTokens, n_tokens - t));
