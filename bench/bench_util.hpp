@@ -4,7 +4,6 @@
 #pragma once
 
 #include <immintrin.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,52 +14,14 @@
 #include <utility>
 #include <vector>
 
+#include "llmpp/core/huge_pages.hpp"
 #include "llmpp/core/thread_pool.hpp"
 
 namespace llmpp::bench {
 
-// Zeroed anonymous memory on transparent huge pages where the kernel grants them, as a mapped
-// model file gets (core/mmap.hpp): benchmark buffers that stand for weights, and the bandwidth
-// probe, read memory the way decoding does. On 4 KiB pages the probe read 26 instead of 31
-// GB/s with one Zen 4 thread and 31 instead of 33 with two, understating the ceiling.
-class HugePageBuffer {
- public:
-  explicit HugePageBuffer(size_t bytes) : bytes_(bytes) {
-    if (bytes_ == 0) return;
-    // Over-allocate by 2 MiB so that the buffer can start on a 2 MiB boundary.
-    mapped_bytes_ = bytes_ + kHugePage;
-    mapping_ = ::mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mapping_ == MAP_FAILED) throw std::bad_alloc();
-    const auto start = (reinterpret_cast<uintptr_t>(mapping_) + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
-    data_ = reinterpret_cast<uint8_t*>(start);
-#ifdef MADV_HUGEPAGE
-    ::madvise(data_, bytes_, MADV_HUGEPAGE);
-#endif
-  }
-  HugePageBuffer(const HugePageBuffer&) = delete;
-  HugePageBuffer& operator=(const HugePageBuffer&) = delete;
-  HugePageBuffer(HugePageBuffer&& other) noexcept { *this = std::move(other); }
-  HugePageBuffer& operator=(HugePageBuffer&& other) noexcept {
-    std::swap(mapping_, other.mapping_);
-    std::swap(mapped_bytes_, other.mapped_bytes_);
-    std::swap(data_, other.data_);
-    std::swap(bytes_, other.bytes_);
-    return *this;
-  }
-  ~HugePageBuffer() {
-    if (mapping_) ::munmap(mapping_, mapped_bytes_);
-  }
-
-  uint8_t* data() const { return data_; }
-  size_t size() const { return bytes_; }
-
- private:
-  static constexpr size_t kHugePage = size_t{2} << 20;
-  void* mapping_ = nullptr;
-  size_t mapped_bytes_ = 0;
-  uint8_t* data_ = nullptr;
-  size_t bytes_ = 0;
-};
+// Benchmark buffers that stand for weights, and the bandwidth probe, are on huge pages as a
+// mapped model file is (core/huge_pages.hpp), so that they read memory the way decoding does.
+using llmpp::HugePageBuffer;
 
 // A range of memory that a workload reads: a weight tensor's bytes, or the probe's buffer.
 struct ByteSpan {

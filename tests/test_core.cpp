@@ -11,6 +11,7 @@
 #include "llmpp/core/aligned.hpp"
 #include "llmpp/core/checked.hpp"
 #include "llmpp/core/fp16.hpp"
+#include "llmpp/core/huge_pages.hpp"
 #include "llmpp/core/thread_pool.hpp"
 #include "test_util.hpp"
 
@@ -94,6 +95,40 @@ TEST(AlignedVector, StartsOnACacheLineAndKeepsItsElements) {
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(copy[i], static_cast<float>(i)) << n;
     for (size_t i = n; i < copy.size(); ++i) ASSERT_EQ(copy[i], -1.0f) << n;
   }
+}
+
+// Huge-page memory starts on a 2 MiB boundary, reads as zeros, keeps what is written, and
+// moves without copying: the source is left empty, and a moved-into buffer frees its own.
+TEST(HugePageBuffer, ZeroedAlignedWritableAndMovable) {
+  const HugePageBuffer empty;
+  EXPECT_EQ(empty.data(), nullptr);
+  EXPECT_EQ(empty.size(), 0u);
+
+  const size_t bytes = 3 * HugePageBuffer::kHugePage + 123;
+  HugePageBuffer buffer(bytes);
+  ASSERT_NE(buffer.data(), nullptr);
+  EXPECT_EQ(buffer.size(), bytes);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.data()) % HugePageBuffer::kHugePage, 0u);
+  size_t nonzero = 0;
+  for (size_t i = 0; i < bytes; i += 1000) nonzero += buffer.data()[i] != 0;
+  nonzero += buffer.data()[bytes - 1] != 0;
+  EXPECT_EQ(nonzero, 0u);
+  buffer.data()[0] = 7;
+  buffer.data()[bytes - 1] = 9;
+
+  uint8_t* const data = buffer.data();
+  HugePageBuffer moved(std::move(buffer));
+  EXPECT_EQ(buffer.data(), nullptr);
+  EXPECT_EQ(buffer.size(), 0u);
+  ASSERT_EQ(moved.data(), data);
+  EXPECT_EQ(moved.data()[0], 7);
+  EXPECT_EQ(moved.data()[bytes - 1], 9);
+
+  HugePageBuffer other(4096);
+  other = std::move(moved);
+  EXPECT_EQ(other.data(), data);
+  EXPECT_EQ(other.size(), bytes);
+  EXPECT_EQ(moved.data(), nullptr);
 }
 
 TEST(ThreadPool, CoversEveryIndexOnceWithGrain) {

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -30,6 +29,7 @@
 #include "llmpp/core/dtype.hpp"
 #include "llmpp/core/error.hpp"
 #include "llmpp/core/fp16.hpp"
+#include "llmpp/core/huge_pages.hpp"
 
 namespace llmpp::layers {
 
@@ -55,10 +55,11 @@ class KVCache {
                                 static_cast<uint64_t>(head_dim), "KV cache size");
     const uint64_t n_bytes = checked_mul(checked_mul(layer_stride_, static_cast<uint64_t>(n_layers), "KV cache size"),
                                          element_bytes(), "KV cache size");
-    // Arrays of unsigned char: the elements are created in them implicitly (P0593, C++20 DR).
+    // Zeroed bytes on huge pages, which decode streams as it does the weights
+    // (core/huge_pages.hpp); the elements are created in them implicitly (P0593, C++20 DR).
     try {
-      keys_.reset(new unsigned char[n_bytes]());
-      values_.reset(new unsigned char[n_bytes]());
+      keys_ = HugePageBuffer(static_cast<size_t>(n_bytes));
+      values_ = HugePageBuffer(static_cast<size_t>(n_bytes));
     } catch (const std::bad_alloc&) {
       throw LimitError("KVCache: cannot allocate 2 x " + std::to_string(n_bytes) + " bytes");
     }
@@ -112,8 +113,8 @@ class KVCache {
       const int64_t s = slot(n_past_ + t);
       for (int h = 0; h < n_kv_heads_; ++h) {
         const uint64_t offset = (block_offset(layer, h) + static_cast<uint64_t>(s * head_dim_)) * element_bytes();
-        copy_row(k + t * kv_dim + int64_t{h} * head_dim_, keys_.get() + offset);  // (head_dim)
-        copy_row(v + t * kv_dim + int64_t{h} * head_dim_, values_.get() + offset);
+        copy_row(k + t * kv_dim + int64_t{h} * head_dim_, keys_.data() + offset);  // (head_dim)
+        copy_row(v + t * kv_dim + int64_t{h} * head_dim_, values_.data() + offset);
       }
     }
     n_stored_[static_cast<size_t>(layer)] = end;
@@ -166,12 +167,12 @@ class KVCache {
   }
 
   template <typename T>
-  const T* block(const std::unique_ptr<unsigned char[]>& data, int layer, int kv_head) const {
+  const T* block(const HugePageBuffer& data, int layer, int kv_head) const {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, uint16_t>, "KV elements are float or half bits");
     if ((type_ == DType::F32) != std::is_same_v<T, float>)
       throw InvalidArgument(std::string("KVCache: elements are ") + dtype_name(type_));
     check_layer(layer);
-    return reinterpret_cast<const T*>(data.get() + block_offset(layer, kv_head) * element_bytes());
+    return reinterpret_cast<const T*>(data.data() + block_offset(layer, kv_head) * element_bytes());
   }
 
   // One head's row of head_dim floats into the cache's element type.
@@ -196,8 +197,8 @@ class KVCache {
   int64_t n_past_ = 0;
   int64_t first_valid_ = 0;
   std::vector<int64_t> n_stored_;  // (n_layers)
-  std::unique_ptr<unsigned char[]> keys_;    // (n_layers, n_kv_heads, capacity, head_dim) elements of type_
-  std::unique_ptr<unsigned char[]> values_;  // (n_layers, n_kv_heads, capacity, head_dim) elements of type_
+  HugePageBuffer keys_;    // (n_layers, n_kv_heads, capacity, head_dim) elements of type_
+  HugePageBuffer values_;  // (n_layers, n_kv_heads, capacity, head_dim) elements of type_
 };
 
 }  // namespace llmpp::layers
