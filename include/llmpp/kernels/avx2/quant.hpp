@@ -829,7 +829,8 @@ inline __m256i q4_0_block_lanes(const Q4_0Quants& q, const BlockQ8_0& a) {
 // rows, the prefetch streams (32 bytes, passed on the stack) were copied by a 32-byte load
 // from four 8-byte stores just made, a store-forwarding stall per call (the hottest
 // instruction outside the loops). TinyLlama decode, 2 threads, a 2-core Zen 5, old and new in
-// one process: Q4_0 1.00-1.06x (mean 1.03 over 8 rounds), Q4_K_M 0.99-1.08x (1.03).
+// one process: built -O2, Q4_0 1.00-1.06x (mean 1.03 over 8 rounds), Q4_K_M 0.99-1.08x (1.03);
+// built -O3 (Release), Q4_0 0.99-1.04x (1.02 over 6), Q4_K_M 0.98-1.03x (1.00).
 template <int kTokens, typename Prefetch>
 __attribute__((always_inline)) inline void dot_q4_0_4_rows(const BlockQ4_0* row0, uint64_t row_stride,
                                                            const BlockQ8_0* const* a, const float* const* scale_twice,
