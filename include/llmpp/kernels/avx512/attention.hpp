@@ -48,13 +48,17 @@ void transpose_keys(const KV* keys, int n_keys, int head_dim, float* keys_t) {
 }
 
 // scores[r][j] = scale * (q[r] · key j) for kRows rows and the n_keys keys of keys_t.
+// Here and in accumulate_rows the loops over register arrays are unrolled by request: at -O2
+// GCC left them rolled and kept the arrays in memory (prompt attention at 40% of -O3's speed).
 template <int kRows>
 void score_rows(const float* const* q, const float* keys_t, int n_keys, int head_dim, float scale, float* scores,
                 int score_stride) {
   __m512 acc[kRows][2];
+#pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int d = 0; d < head_dim; ++d) {
     const __m512 k0 = _mm512_load_ps(keys_t + d * kBlockKeys), k1 = _mm512_load_ps(keys_t + d * kBlockKeys + 16);
+#pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
       const __m512 a = _mm512_set1_ps(q[r][d]);
       acc[r][0] = _mm512_fmadd_ps(a, k0, acc[r][0]);
@@ -64,6 +68,7 @@ void score_rows(const float* const* q, const float* keys_t, int n_keys, int head
   const __m512 s = _mm512_set1_ps(scale);
   const __mmask16 low = static_cast<__mmask16>(n_keys >= 16 ? 0xffff : (1u << n_keys) - 1);
   const __mmask16 high = static_cast<__mmask16>(n_keys >= 32 ? 0xffff : n_keys <= 16 ? 0 : (1u << (n_keys - 16)) - 1);
+#pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
     _mm512_mask_storeu_ps(scores + r * score_stride, low, _mm512_mul_ps(acc[r][0], s));
     _mm512_mask_storeu_ps(scores + r * score_stride + 16, high, _mm512_mul_ps(acc[r][1], s));
@@ -75,20 +80,27 @@ template <int kRows, int kVectors, typename KV>
 void accumulate_rows(const float* probs, int prob_stride, const float* correction, const KV* values, int n_keys,
                      int head_dim, float* const* acc, int d0) {
   __m512 a[kRows][kVectors];
+#pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
     const __m512 c = _mm512_set1_ps(correction[r]);
+#pragma GCC unroll 4
     for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_mul_ps(_mm512_loadu_ps(acc[r] + d0 + 16 * i), c);
   }
   for (int j = 0; j < n_keys; ++j) {
     const KV* value = values + static_cast<int64_t>(j) * head_dim + d0;
     __m512 v[kVectors];
+#pragma GCC unroll 4
     for (int i = 0; i < kVectors; ++i) v[i] = load16(value + 16 * i);
+#pragma GCC unroll 8
     for (int r = 0; r < kRows; ++r) {
       const __m512 p = _mm512_set1_ps(probs[r * prob_stride + j]);
+#pragma GCC unroll 4
       for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_fmadd_ps(p, v[i], a[r][i]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
     for (int i = 0; i < kVectors; ++i) _mm512_storeu_ps(acc[r] + d0 + 16 * i, a[r][i]);
 }
 
