@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "llmpp/core/dtype.hpp"
 #include "llmpp/layers/attention.hpp"
 
 namespace {
@@ -82,7 +83,8 @@ void BM_DecodeAttention(benchmark::State& state) {
   const double bandwidth = read_bandwidth(n_threads);
   ThreadPool& pool = pool_of(n_threads);
   const llmpp::DType type = state.range(2) ? llmpp::DType::F16 : llmpp::DType::F32;
-  const double kv_bytes = 2.0 * kKvHeads * static_cast<double>(n_ctx) * kHeadDim * (state.range(2) ? 2 : 4);
+  const double kv_bytes =
+      2.0 * kKvHeads * static_cast<double>(n_ctx) * kHeadDim * llmpp::dtype_traits(type).block_bytes;
   const int n_layers = static_cast<int>(std::ceil(256.0 * (1 << 20) / kv_bytes));
   const KVCache cache = filled_cache(n_ctx, type, n_layers);
   const std::vector<float> q = random_vector(kHeads * kHeadDim, 3);  // (1, n_heads, head_dim)

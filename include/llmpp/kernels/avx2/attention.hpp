@@ -58,6 +58,16 @@ inline __m256 exp256(__m256 x) {
   return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(exponent)), keep);
 }
 
+// Asks for the cache line holding element d of row `row` (rows head_dim elements apart) to
+// be brought into L2.
+template <typename KV>
+inline void prefetch_element(const KV* rows, int64_t row, int head_dim, int d) {
+  _mm_prefetch(reinterpret_cast<const char*>(rows + row * head_dim + d), _MM_HINT_T1);
+}
+// Elements of KV per cache line: loops that read a row in steps ask for each line once.
+template <typename KV>
+inline constexpr int kPerLine = 64 / static_cast<int>(sizeof(KV));
+
 // Asks for one cache row (a key or value of head_dim elements) to be brought into L2.
 template <typename KV>
 inline void prefetch_row(const KV* row, int head_dim) {
@@ -87,9 +97,8 @@ void score_rows(const float* const* q, const KV* keys, int n_keys, int head_dim,
     for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
     const int n_prefetch = std::max(0, std::min(kKeys, n_next - j));  // keys j.. of the next block
     for (int d = 0; d < head_dim_vec; d += 8) {
-      if (d % (64 / static_cast<int>(sizeof(KV))) == 0)
-        for (int k = 0; k < n_prefetch; ++k)
-          _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<int64_t>(j + k) * head_dim + d), _MM_HINT_T1);
+      if (d % kPerLine<KV> == 0)
+        for (int k = 0; k < n_prefetch; ++k) prefetch_element(next, j + k, head_dim, d);
       __m256 qv[kRows];
 #pragma GCC unroll 2
       for (int r = 0; r < kRows; ++r) qv[r] = _mm256_loadu_ps(q[r] + d);
@@ -154,9 +163,8 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
     }
     for (int j = 0; j < n_keys; ++j) {
       if (j < n_next) {  // the lines of value j of the next block that this pass reads
-        const char* line = reinterpret_cast<const char*>(next + static_cast<int64_t>(j) * head_dim + d);
-        _mm_prefetch(line, _MM_HINT_T1);
-        _mm_prefetch(line + 32 * sizeof(KV) - 1, _MM_HINT_T1);
+        prefetch_element(next, j, head_dim, d);
+        prefetch_element(next, j, head_dim, d + 31);
       }
       const KV* value = values + static_cast<int64_t>(j) * head_dim + d;
       __m256 v[4];
@@ -176,9 +184,8 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
   }
   for (; d + 8 <= head_dim; d += 8) {
     // The rest of each next value (head_dim not a multiple of 32), a line at a time.
-    if (d % (64 / static_cast<int>(sizeof(KV))) == 0)
-      for (int j = 0; j < n_next; ++j)
-        _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<int64_t>(j) * head_dim + d), _MM_HINT_T1);
+    if (d % kPerLine<KV> == 0)
+      for (int j = 0; j < n_next; ++j) prefetch_element(next, j, head_dim, d);
     for (int r = 0; r < kRows; ++r) {
       __m256 a = _mm256_mul_ps(_mm256_loadu_ps(acc[r] + d), _mm256_set1_ps(correction[r]));
       for (int j = 0; j < n_keys; ++j)

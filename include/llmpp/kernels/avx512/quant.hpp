@@ -109,13 +109,13 @@ struct Q8_0Rows {
 };
 
 // Rows (Q4_0Rows or Q8_0Rows), four of them `row_stride` bytes apart from `row0`, against
-// kTokens activation rows; n_blocks a multiple of 4.
-// Its loops over register arrays are unrolled by request: at -O2 GCC left them rolled and
-// kept the arrays in memory, and Q4_0 / Q8_0 prefill ran at half the speed of -O3. acc[t] lane r gathers token t's dot with
+// kTokens activation rows; n_blocks a multiple of 4. acc[t] lane r gathers token t's dot with
 // row r over four elements. Each group of four blocks is unpacked once for all tokens; per
 // token, a block is two `vpdpbusd` of the unsigned quants against the signed activation bytes
 // (each int32 lane sums 8 products of at most 255 * 128: exact), and the offset and the
 // activation's scale come from q8_0_row_terms (offset_twice, scale_twice: each written twice).
+// Its loops over register arrays are unrolled by request: at -O2 GCC left them rolled and
+// kept the arrays in memory, and Q4_0 / Q8_0 prefill ran at half the speed of -O3.
 template <typename Rows, int kTokens>
 inline void dot_4_rows_q8_0_activations(const typename Rows::Block* row0, uint64_t row_stride,
                                         const BlockQ8_0* const* a, const float* const* scale_twice,
