@@ -277,12 +277,13 @@ DotCase make_dot_case(const WeightTypeKernels& k, int64_t n, uint32_t seed) {
 }
 
 // Row lengths in elements: ragged block counts (416 = 13 blocks of 32 takes every step of
-// Q8_0's one-row loop: 8 blocks, 4, then 1), and for float types lengths that are not a
+// Q8_0's one-row loop: 8 blocks, 4, then 1; 32, 96, 320 and 416 leave 1, 3, 2 and 1 blocks
+// past the AVX-512 kernels' groups of four), and for float types lengths that are not a
 // multiple of the SIMD width.
 std::vector<int64_t> dot_lengths(DType type) {
   const int64_t block = dtype_traits(type).block_size == 1 ? 1 : dtype_traits(type).block_size;
   if (block == 1) return {1, 7, 8, 31, 64, 100, 1027};
-  if (block == 32) return {32, 96, 224, 416, 1056, 4096};
+  if (block == 32) return {32, 96, 224, 320, 416, 1056, 4096};
   return {256, 768, 1280, 4096};
 }
 
