@@ -269,10 +269,13 @@ TEST(Attention, ThreadPoolMatchesSerial) {
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 // SIMD block arithmetic against its scalar twin at a real model's shape (32 query heads, 8 KV
 // heads, head_dim 128; and head_dim 80, which the AVX-512 ops take in 64 + 16 dimensions): a
-// prompt and decode steps, plus ALiBi and a window.
+// prompt and decode steps, plus ALiBi and a window. Other head counts give decode blocks of
+// 1 or 3 query rows (rows go in pairs, then one).
 template <typename Ops>
-void expect_matches_scalar(int head_dim) {
-  const int n_heads = 32, n_kv_heads = 8, n_tokens = 75;
+void expect_matches_scalar(int head_dim, int n_heads = 32, int n_kv_heads = 8) {
+  SCOPED_TRACE("head_dim " + std::to_string(head_dim) + ", " + std::to_string(n_heads) + " heads, " +
+               std::to_string(n_kv_heads) + " KV heads");
+  const int n_tokens = 75;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
   auto random = [&](size_t n) {
@@ -321,12 +324,16 @@ void expect_matches_scalar(int head_dim) {
 TEST(Attention, Avx2MatchesScalar) {
   expect_matches_scalar<kernels::avx2::AttentionOps>(128);
   expect_matches_scalar<kernels::avx2::AttentionOps>(80);
+  expect_matches_scalar<kernels::avx2::AttentionOps>(64, 12, 4);
+  expect_matches_scalar<kernels::avx2::AttentionOps>(64, 8, 8);
 }
 
 #if defined(LLMPP_AVX512_ATTENTION)
 TEST(Attention, Avx512MatchesScalar) {
   expect_matches_scalar<kernels::avx512::AttentionOps>(128);
   expect_matches_scalar<kernels::avx512::AttentionOps>(80);
+  expect_matches_scalar<kernels::avx512::AttentionOps>(64, 12, 4);
+  expect_matches_scalar<kernels::avx512::AttentionOps>(64, 8, 8);
 }
 #endif
 

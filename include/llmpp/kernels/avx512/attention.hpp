@@ -1,8 +1,10 @@
 // AVX-512 block arithmetic of the fused attention kernel for blocks with many query rows
 // (prefill: a work unit holds up to 16 rows, tokens x the query heads of one KV head); same
 // contract as kernels/scalar/attention.hpp, which tests/test_attention.cpp compares it with.
-// Blocks of at most kMinRows - 1 rows (decode, where the KV cache's bytes set the pace) and
-// head sizes that are not a multiple of 16 or exceed kMaxHeadDim go to the AVX2 twin.
+// Blocks of at most kMinRows - 1 rows (decode, where the KV cache's bytes set the pace) take
+// the AVX2 twin's loops: widened to 16 lanes for an F16 cache (takes_decode), the AVX2 ones
+// themselves for fp32. Head sizes that are not a multiple of 16, or exceed kMaxHeadDim in
+// prefill, go to the AVX2 twin.
 //
 // Scores as a small matrix product: the block's keys are transposed once into (head_dim,
 // 32 keys), so that one dimension of 32 keys is two vectors and each query row's element is
@@ -22,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace llmpp::kernels::avx512 {
 
@@ -104,6 +107,106 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
     for (int i = 0; i < kVectors; ++i) _mm512_storeu_ps(acc[r] + d0 + 16 * i, a[r][i]);
 }
 
+// Sixteen floats -> eight: lane i + the lane i + 8 (AVX-512F only, no DQ).
+inline __m256 fold16(__m512 x) {
+  return _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+}
+
+// Decode (fewer than kMinRows rows): avx2::score_rows widened to 16 lanes, kRows (1 or 2)
+// rows x 8 / kRows keys in 8 accumulators, with the next block's keys requested a line at a
+// time over the work as there. head_dim a multiple of 16.
+template <int kRows, typename KV>
+void decode_score_rows(const float* const* q, const KV* keys, int n_keys, int head_dim, float scale, float* scores,
+                       int score_stride, const KV* next, int n_next) {
+  constexpr int kKeys = 8 / kRows;
+  int j = 0;
+  for (; j + kKeys <= n_keys; j += kKeys) {
+    const KV* key = keys + static_cast<int64_t>(j) * head_dim;  // (kKeys, head_dim)
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_ps();
+    const int n_prefetch = std::max(0, std::min(kKeys, n_next - j));  // keys j.. of the next block
+    for (int d = 0; d < head_dim; d += 16) {
+      if (d % avx2::kPerLine<KV> == 0)
+        for (int k = 0; k < n_prefetch; ++k) avx2::prefetch_element(next, j + k, head_dim, d);
+      __m512 qv[kRows];
+#pragma GCC unroll 2
+      for (int r = 0; r < kRows; ++r) qv[r] = _mm512_loadu_ps(q[r] + d);
+#pragma GCC unroll 8
+      for (int k = 0; k < kKeys; ++k) {
+        const __m512 kv = load16(key + k * head_dim + d);
+#pragma GCC unroll 2
+        for (int r = 0; r < kRows; ++r) acc[r * kKeys + k] = _mm512_fmadd_ps(qv[r], kv, acc[r * kKeys + k]);
+      }
+    }
+    __m256 folded[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) folded[i] = fold16(acc[i]);
+    const __m256 scaled = _mm256_mul_ps(avx2::sum8(folded), _mm256_set1_ps(scale));  // (kRows, kKeys)
+    if (kRows == 1) {
+      _mm256_storeu_ps(scores + j, scaled);
+    } else {
+      _mm_storeu_ps(scores + j, _mm256_castps256_ps128(scaled));
+      _mm_storeu_ps(scores + score_stride + j, _mm256_extractf128_ps(scaled, 1));
+    }
+  }
+  for (; j < n_keys; ++j) {  // the block's last n_keys % kKeys keys
+    const KV* key = keys + static_cast<int64_t>(j) * head_dim;
+    for (int r = 0; r < kRows; ++r) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int d = 0; d < head_dim; d += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(q[r] + d), load16(key + d), acc);
+      scores[r * score_stride + j] = scale * _mm512_reduce_add_ps(acc);
+    }
+  }
+}
+
+// Decode: avx2::accumulate_rows widened to 16 lanes, kRows (1 or 2) rows x kVectors x 16
+// dimensions in registers over the block; each pass asks for the lines of the next block's
+// values that it reads.
+template <int kRows, int kVectors, typename KV>
+void decode_accumulate_rows(const float* probs, int prob_stride, const float* correction, const KV* values,
+                            int n_keys, int head_dim, float* const* acc, int d, const KV* next, int n_next) {
+  constexpr int kDims = 16 * kVectors;
+  __m512 a[kRows][kVectors];
+#pragma GCC unroll 2
+  for (int r = 0; r < kRows; ++r) {
+    const __m512 c = _mm512_set1_ps(correction[r]);
+#pragma GCC unroll 4
+    for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_mul_ps(_mm512_loadu_ps(acc[r] + d + 16 * i), c);
+  }
+  for (int j = 0; j < n_keys; ++j) {
+    if (j < n_next)
+#pragma GCC unroll 4
+      for (int e = 0; e < kDims; e += avx2::kPerLine<KV>) avx2::prefetch_element(next, j, head_dim, d + e);
+    const KV* value = values + static_cast<int64_t>(j) * head_dim + d;
+    __m512 v[kVectors];
+#pragma GCC unroll 4
+    for (int i = 0; i < kVectors; ++i) v[i] = load16(value + 16 * i);
+#pragma GCC unroll 2
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 p = _mm512_set1_ps(probs[r * prob_stride + j]);
+#pragma GCC unroll 4
+      for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_fmadd_ps(p, v[i], a[r][i]);
+    }
+  }
+#pragma GCC unroll 2
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+    for (int i = 0; i < kVectors; ++i) _mm512_storeu_ps(acc[r] + d + 16 * i, a[r][i]);
+}
+
+// Decode blocks of an F16 cache. Widening the AVX2 loops to 16 lanes halves the instructions
+// that convert and multiply, the limit there. Decode attention (32 heads, 8 KV heads, head_dim
+// 128) on a 2-core Zen 5, new and old alternating in one process, caches cycled past L3: 512
+// positions 1.17-1.21x on one and two cores, 4096 positions 1.04-1.14x on one, 0.97-1.09x on
+// two (memory-bound there); one 4096-position cache read from L3 and memory, 1.28-1.32x. With
+// an fp32 cache the same widening read 0.95-0.97x as fast from memory and 0.85x from L3, so
+// fp32 stays with the AVX2 loops.
+template <typename KV>
+inline bool takes_decode(int n_rows, int n_keys, int head_dim) {
+  return std::is_same_v<KV, uint16_t> && n_rows < kMinRows && n_keys <= kBlockKeys && head_dim % 16 == 0;
+}
+
 inline bool takes(int n_rows, int n_keys, int head_dim) {
   return n_rows >= kMinRows && n_keys <= kBlockKeys && head_dim % 16 == 0 && head_dim <= kMaxHeadDim;
 }
@@ -116,6 +219,16 @@ struct AttentionOps {
   static void scores(const float* const* q_rows, int n_rows, const KV* keys, int n_keys, int head_dim, float scale,
                      float* scores, int score_stride, const KV* next = nullptr, int n_next = 0) {
     using namespace attention_simd;
+    if (takes_decode<KV>(n_rows, n_keys, head_dim)) {
+      int r = 0;
+      for (; r + 2 <= n_rows; r += 2, n_next = 0)
+        decode_score_rows<2>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride, next,
+                             n_next);
+      if (r < n_rows)
+        decode_score_rows<1>(q_rows + r, keys, n_keys, head_dim, scale, scores + r * score_stride, score_stride, next,
+                             n_next);
+      return;
+    }
     if (!takes(n_rows, n_keys, head_dim))
       return avx2::AttentionOps::scores(q_rows, n_rows, keys, n_keys, head_dim, scale, scores, score_stride, next,
                                         n_next);
@@ -136,6 +249,21 @@ struct AttentionOps {
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction, const KV* values,
                          int n_keys, int head_dim, float* const* acc_rows, const KV* next = nullptr, int n_next = 0) {
     using namespace attention_simd;
+    if (takes_decode<KV>(n_rows, n_keys, head_dim)) {
+      for (int r = 0; r < n_rows; r += 2, n_next = 0)
+        with_count<2>(std::min(2, n_rows - r), [&](auto rows) {
+          constexpr int kRows = decltype(rows)::value;
+          const float* p = probs + r * prob_stride;
+          int d = 0;
+          for (; d + 64 <= head_dim; d += 64)
+            decode_accumulate_rows<kRows, 4>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d,
+                                             next, n_next);
+          for (; d < head_dim; d += 16)
+            decode_accumulate_rows<kRows, 1>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d,
+                                             next, n_next);
+        });
+      return;
+    }
     if (!takes(n_rows, n_keys, head_dim))
       return avx2::AttentionOps::accumulate(probs, prob_stride, n_rows, correction, values, n_keys, head_dim,
                                             acc_rows, next, n_next);
