@@ -79,9 +79,11 @@ void score_rows(const float* const* q, const float* keys_t, int n_keys, int head
 }
 
 // acc[r][d0 .. d0 + 16 kVectors) = correction[r] * acc[r][...] + sum_j probs[r][j] * values[j][...].
+// Decode passes `next`: the lines of the next block's values (n_next rows) that the pass
+// reads are requested into L2 as it goes, as avx2::accumulate_rows does.
 template <int kRows, int kVectors, typename KV>
 void accumulate_rows(const float* probs, int prob_stride, const float* correction, const KV* values, int n_keys,
-                     int head_dim, float* const* acc, int d0) {
+                     int head_dim, float* const* acc, int d0, const KV* next = nullptr, int n_next = 0) {
   __m512 a[kRows][kVectors];
 #pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
@@ -90,6 +92,9 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
     for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_mul_ps(_mm512_loadu_ps(acc[r] + d0 + 16 * i), c);
   }
   for (int j = 0; j < n_keys; ++j) {
+    if (j < n_next)
+#pragma GCC unroll 4
+      for (int e = 0; e < 16 * kVectors; e += avx2::kPerLine<KV>) avx2::prefetch_element(next, j, head_dim, d0 + e);
     const KV* value = values + static_cast<int64_t>(j) * head_dim + d0;
     __m512 v[kVectors];
 #pragma GCC unroll 4
@@ -160,48 +165,13 @@ void decode_score_rows(const float* const* q, const KV* keys, int n_keys, int he
   }
 }
 
-// Decode: avx2::accumulate_rows widened to 16 lanes, kRows (1 or 2) rows x kVectors x 16
-// dimensions in registers over the block; each pass asks for the lines of the next block's
-// values that it reads.
-template <int kRows, int kVectors, typename KV>
-void decode_accumulate_rows(const float* probs, int prob_stride, const float* correction, const KV* values,
-                            int n_keys, int head_dim, float* const* acc, int d, const KV* next, int n_next) {
-  constexpr int kDims = 16 * kVectors;
-  __m512 a[kRows][kVectors];
-#pragma GCC unroll 2
-  for (int r = 0; r < kRows; ++r) {
-    const __m512 c = _mm512_set1_ps(correction[r]);
-#pragma GCC unroll 4
-    for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_mul_ps(_mm512_loadu_ps(acc[r] + d + 16 * i), c);
-  }
-  for (int j = 0; j < n_keys; ++j) {
-    if (j < n_next)
-#pragma GCC unroll 4
-      for (int e = 0; e < kDims; e += avx2::kPerLine<KV>) avx2::prefetch_element(next, j, head_dim, d + e);
-    const KV* value = values + static_cast<int64_t>(j) * head_dim + d;
-    __m512 v[kVectors];
-#pragma GCC unroll 4
-    for (int i = 0; i < kVectors; ++i) v[i] = load16(value + 16 * i);
-#pragma GCC unroll 2
-    for (int r = 0; r < kRows; ++r) {
-      const __m512 p = _mm512_set1_ps(probs[r * prob_stride + j]);
-#pragma GCC unroll 4
-      for (int i = 0; i < kVectors; ++i) a[r][i] = _mm512_fmadd_ps(p, v[i], a[r][i]);
-    }
-  }
-#pragma GCC unroll 2
-  for (int r = 0; r < kRows; ++r)
-#pragma GCC unroll 4
-    for (int i = 0; i < kVectors; ++i) _mm512_storeu_ps(acc[r] + d + 16 * i, a[r][i]);
-}
-
 // Decode blocks of an F16 cache. Widening the AVX2 loops to 16 lanes halves the instructions
 // that convert and multiply, the limit there. Decode attention (32 heads, 8 KV heads, head_dim
 // 128) on a 2-core Zen 5, new and old alternating in one process, caches cycled past L3: 512
-// positions 1.17-1.21x on one and two cores, 4096 positions 1.04-1.14x on one, 0.97-1.09x on
-// two (memory-bound there); one 4096-position cache read from L3 and memory, 1.28-1.32x. With
-// an fp32 cache the same widening read 0.95-0.97x as fast from memory and 0.85x from L3, so
-// fp32 stays with the AVX2 loops.
+// positions 1.17-1.20x on one core and 1.06-1.21x on two, 4096 positions 1.04-1.14x on one and
+// 0.97-1.09x on two (memory-bound there); one 4096-position cache read from L3 and memory,
+// 1.27-1.32x. With an fp32 cache the same widening read 0.95-0.97x as fast from memory and
+// 0.85x from L3, so fp32 stays with the AVX2 loops.
 template <typename KV>
 inline bool takes_decode(int n_rows, int n_keys, int head_dim) {
   return std::is_same_v<KV, uint16_t> && n_rows < kMinRows && n_keys <= kBlockKeys && head_dim % 16 == 0;
@@ -256,11 +226,11 @@ struct AttentionOps {
           const float* p = probs + r * prob_stride;
           int d = 0;
           for (; d + 64 <= head_dim; d += 64)
-            decode_accumulate_rows<kRows, 4>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d,
-                                             next, n_next);
+            accumulate_rows<kRows, 4>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d, next,
+                                      n_next);
           for (; d < head_dim; d += 16)
-            decode_accumulate_rows<kRows, 1>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d,
-                                             next, n_next);
+            accumulate_rows<kRows, 1>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d, next,
+                                      n_next);
         });
       return;
     }
