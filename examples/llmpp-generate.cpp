@@ -27,6 +27,7 @@ struct Args {
   int n_predict = 128;
   int n_ctx = 0;
   int n_threads = 0;
+  std::string cache_type_k = "f32", cache_type_v = "f32";
   int64_t seed = -1;
   llmpp::sampling::SamplerParams sampler;
   std::vector<std::string> stop_strings;
@@ -48,6 +49,7 @@ void print_usage(const char* program) {
                "  -n N                    tokens to generate (default 128; -1: until the context is full)\n"
                "  -c N                    context size (default: the model's)\n"
                "  -t N                    threads (default: all cores)\n"
+               "  -ctk, -ctv TYPE         KV cache type for keys / values: f32 (default) or f16, the same for both\n"
                "  -s SEED                 sampling seed (default: random)\n"
                "  --temp T                temperature (default 0.8; 0: greedy)\n"
                "  --top-k K               top-k (default 40; 0: off)\n"
@@ -105,6 +107,8 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "-n" || flag == "--n-predict") args.n_predict = parse_number<int>(flag, value());
     else if (flag == "-c" || flag == "--ctx-size") args.n_ctx = parse_number<int>(flag, value());
     else if (flag == "-t" || flag == "--threads") args.n_threads = parse_number<int>(flag, value());
+    else if (flag == "-ctk" || flag == "--cache-type-k") args.cache_type_k = value();
+    else if (flag == "-ctv" || flag == "--cache-type-v") args.cache_type_v = value();
     else if (flag == "-s" || flag == "--seed") args.seed = parse_number<int64_t>(flag, value());
     else if (flag == "--temp") args.sampler.temperature = parse_number<float>(flag, value());
     else if (flag == "--top-k") args.sampler.top_k = parse_number<int>(flag, value());
@@ -123,7 +127,18 @@ Args parse_args(int argc, char** argv) {
   }
   if (args.n_threads < 0) fail("-t must be positive");
   if (args.n_ctx < 0) fail("-c must be positive");
+  for (const std::string* type : {&args.cache_type_k, &args.cache_type_v})
+    if (*type != "f32" && *type != "f16")
+      fail("unsupported KV cache type '" + *type + "' for " + (type == &args.cache_type_k ? "-ctk" : "-ctv") +
+           " (f32 or f16)");
+  if (args.cache_type_k != args.cache_type_v)
+    fail("-ctk " + args.cache_type_k + " and -ctv " + args.cache_type_v +
+         " differ: llmpp keeps keys and values in one type, so give both the same");
   return args;
+}
+
+llmpp::DType kv_cache_type(const Args& args) {
+  return args.cache_type_k == "f16" ? llmpp::DType::F16 : llmpp::DType::F32;
 }
 
 std::string default_model_path() {
@@ -213,10 +228,11 @@ int run_chat(const Args& args, const llmpp::LoadedModel& loaded, llmpp::Session&
 }
 
 void dump_logits(const llmpp::LoadedModel& loaded, const std::vector<int32_t>& tokens, int n_ctx, int n_threads,
-                 const std::string& path) {
+                 llmpp::DType cache_type, const std::string& path) {
   const llmpp::Model& model = *loaded.model;
   llmpp::StateOptions options;
   options.n_ctx = std::max<int>(n_ctx, static_cast<int>(tokens.size()));
+  options.kv_cache_type = cache_type;
   llmpp::InferenceState state = model.new_state(options);
   llmpp::ThreadPool pool(n_threads > 0 ? n_threads : llmpp::ThreadPool::default_threads());
   std::vector<float> logits(tokens.size() * static_cast<size_t>(model.config().n_vocab));
@@ -254,6 +270,7 @@ int run(const Args& args) {
   llmpp::SessionOptions session_options;
   session_options.n_ctx = args.n_ctx;
   session_options.n_threads = args.n_threads;
+  session_options.kv_cache_type = kv_cache_type(args);
   llmpp::GenerateOptions options;
   options.sampler = args.sampler;
   options.sampler.seed = args.seed >= 0 ? static_cast<uint64_t>(args.seed) : std::random_device{}();
@@ -263,7 +280,7 @@ int run(const Args& args) {
   if (!args.dump_logits.empty()) {
     std::vector<int32_t> tokens = loaded.tokenizer->encode(args.prompt, true, false);
     if (tokens.empty()) fail("--dump-logits needs a prompt that has at least one token");
-    dump_logits(loaded, tokens, args.n_ctx, args.n_threads, args.dump_logits);
+    dump_logits(loaded, tokens, args.n_ctx, args.n_threads, session_options.kv_cache_type, args.dump_logits);
     return 0;
   }
 

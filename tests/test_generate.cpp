@@ -89,6 +89,19 @@ TEST_P(Stories260K, Bos200GreedyTokens) {
   EXPECT_EQ(result.stats.n_generated, 200);
 }
 
+// With an F16 KV cache (llama.cpp's default, with which it printed the F32 forms' reference
+// text) the same 200 tokens from BOS: rounding keys and values to half precision changes none.
+TEST_P(Stories260K, Bos200GreedyTokensWithF16Cache) {
+  LLMPP_REQUIRE_SHARED(GetParam().model);
+  const LoadedModel loaded = load();
+  SessionOptions options{512, 2, 64};
+  options.kv_cache_type = DType::F16;
+  Session session(loaded, options);
+  EXPECT_EQ(session.kv_cache_type(), DType::F16);
+  const GenerateResult result = generate_from_tokens(session, {loaded.tokenizer->bos_id()}, greedy(200));
+  EXPECT_EQ(result.text, GetParam().bf16 ? expected_bos_200_bf16 : expected_bos_200_f32);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllForms, Stories260K, ::testing::ValuesIn(stories_forms),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -86,6 +86,23 @@ TEST(LlmppGenerate, WrongPathOrFlagIsAOneLineErrorAndNonZeroExit) {
   EXPECT_NE(value.err.find("many"), std::string::npos) << value.err;
 }
 
+// -ctk / -ctv f16 (llama.cpp's KV cache flags): the same reference text; keys and values in
+// different types, or a type llmpp does not store, are refused naming the flag.
+TEST(LlmppGenerate, HalfPrecisionCacheFlags) {
+  LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");
+  const std::string base =
+      "-m " + quoted(test::shared_path("models/stories260K/stories260K.gguf")) + " -p 'Once upon a time' -n 60 --temp 0 ";
+  const ProgramRun f16 = run(base + "-ctk f16 -ctv f16");
+  EXPECT_EQ(f16.exit_code, 0) << f16.err;
+  EXPECT_EQ(f16.out, expected_60);
+  const ProgramRun mixed = run(base + "-ctk f16");
+  EXPECT_NE(mixed.exit_code, 0);
+  EXPECT_NE(mixed.err.find("-ctk f16 and -ctv f32"), std::string::npos) << mixed.err;
+  const ProgramRun unknown = run(base + "--cache-type-k q4_0 --cache-type-v q4_0");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("'q4_0' for -ctk"), std::string::npos) << unknown.err;
+}
+
 // --dump-logits: raw little-endian float32, n_prompt_tokens x n_vocab, BOS included.
 TEST(LlmppGenerate, DumpLogitsWritesEveryPromptPosition) {
   LLMPP_REQUIRE_SHARED("models/stories260K/stories260K.gguf");

@@ -131,6 +131,13 @@ TEST(TinyModel, OversizedContextIsRefusedUpFront) {
   EXPECT_THROW(model->new_state(options), LimitError);
   options.n_ctx = 0;  // default: the training context (256 here), at most 4096
   EXPECT_EQ(model->new_state(options).cache.n_ctx(), 256);
+  // An F16 cache needs half: 32 KiB for 256 positions, refused under a 32 KiB - 1 cap.
+  options.n_ctx = 256;
+  options.kv_cache_type = DType::F16;
+  options.max_kv_cache_bytes = 32 * 1024;
+  EXPECT_EQ(model->new_state(options).cache.type(), DType::F16);
+  options.max_kv_cache_bytes = 32 * 1024 - 1;
+  EXPECT_THROW(model->new_state(options), LimitError);
 }
 
 TEST(TinyModel, MistralCacheIsBoundedByTheWindow) {

@@ -44,6 +44,7 @@ struct SessionOptions {
   int n_threads = 0;  // 0: all hardware threads
   int max_block = 256;
   uint64_t max_kv_cache_bytes = 0;  // 0: the machine's physical memory
+  DType kv_cache_type = DType::F32;  // or F16 (StateOptions::kv_cache_type)
 };
 
 enum class StopReason { end_of_generation, stop_string, max_tokens, context_full, callback };
@@ -95,13 +96,15 @@ class Session {
       : model_(loaded.model),
         tokenizer_(loaded.tokenizer),
         pool_(options.n_threads > 0 ? options.n_threads : ThreadPool::default_threads()),
-        state_(model_->new_state({options.n_ctx, options.max_block, options.max_kv_cache_bytes})),
+        state_(model_->new_state(
+            {options.n_ctx, options.max_block, options.max_kv_cache_bytes, options.kv_cache_type})),
         logits_(static_cast<size_t>(model_->config().n_vocab)) {}
 
   const Model& model() const { return *model_; }
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const std::vector<int32_t>& tokens() const { return tokens_; }  // the sequence in the KV cache
   int n_ctx() const { return state_.cache.n_ctx(); }
+  DType kv_cache_type() const { return state_.cache.type(); }
   ThreadPool& pool() { return pool_; }
   void reset() {
     state_.cache.clear();

@@ -38,6 +38,9 @@ struct StateOptions {
   int n_ctx = 0;        // 0: the model's training context, at most default_max_context
   int max_block = 256;  // prefill runs in blocks of at most this many tokens
   uint64_t max_kv_cache_bytes = 0;  // 0: the machine's physical memory
+  // F32, or F16 (llama.cpp's default, -ctk / -ctv f16): half the cache's memory and half the
+  // bytes decode attention reads, for keys and values rounded to half precision.
+  DType kv_cache_type = DType::F32;
   static constexpr int default_max_context = 4096;  // as llama.cpp's default -c
 };
 
@@ -59,7 +62,8 @@ inline int checked_context(const ModelConfig& c, const StateOptions& options) {
   const uint64_t capacity = static_cast<uint64_t>(std::min<int64_t>(n_ctx, window_capacity));
   uint64_t bytes = 0;
   try {
-    bytes = checked_mul(checked_mul(checked_mul(2 * sizeof(float), static_cast<uint64_t>(c.n_layers)),
+    const uint64_t element_bytes = options.kv_cache_type == DType::F16 ? 2 : 4;
+    bytes = checked_mul(checked_mul(checked_mul(2 * element_bytes, static_cast<uint64_t>(c.n_layers)),
                                     static_cast<uint64_t>(c.kv_dim())),
                         capacity, "KV cache size");
   } catch (const OverflowError&) {
@@ -83,7 +87,7 @@ class InferenceState {
   InferenceState(const ModelConfig& c, const StateOptions& options)
       : max_block(std::max(1, options.max_block)),
         cache(c.n_layers, c.n_kv_heads, c.head_dim(), detail::checked_context(c, options), c.sliding_window,
-              std::max(1, options.max_block)),
+              std::max(1, options.max_block), options.kv_cache_type),
         ffn_scratch(max_block, c.ffn_dim) {
     const size_t b = static_cast<size_t>(max_block);
     x.resize(b * c.dim);
