@@ -1,10 +1,10 @@
-// AVX-512 block arithmetic of the fused attention kernel for blocks with many query rows
-// (prefill: a work unit holds up to 16 rows, tokens x the query heads of one KV head); same
-// contract as kernels/scalar/attention.hpp, which tests/test_attention.cpp compares it with.
-// Blocks of at most kMinRows - 1 rows (decode, where the KV cache's bytes set the pace) take
-// the AVX2 twin's loops: widened to 16 lanes for an F16 cache (takes_decode), the AVX2 ones
-// themselves for fp32. Head sizes that are not a multiple of 16, or exceed kMaxHeadDim in
-// prefill, go to the AVX2 twin.
+// AVX-512 block arithmetic of the fused attention kernel; same contract as
+// kernels/scalar/attention.hpp, which tests/test_attention.cpp compares it with.
+// Blocks of kMinRows or more query rows (prefill: a work unit holds up to 16 rows, tokens x
+// the query heads of one KV head) take the loops below. Fewer rows (decode, where the KV
+// cache's bytes set the pace) take the AVX2 twin's loops: widened to 16 lanes for an F16
+// cache (takes_decode), the AVX2 ones themselves for fp32. Head sizes that are not a multiple
+// of 16, or exceed kMaxHeadDim in prefill, go to the AVX2 twin.
 //
 // Scores as a small matrix product: the block's keys are transposed once into (head_dim,
 // 32 keys), so that one dimension of 32 keys is two vectors and each query row's element is
