@@ -85,7 +85,9 @@ class KVCache {
   int64_t n_stored(int layer) const { return n_stored_[static_cast<size_t>(check_layer(layer))]; }
 
   DType type() const { return type_; }
-  uint64_t element_bytes() const { return type_ == DType::F16 ? 2 : 4; }
+  uint64_t element_bytes() const { return element_bytes_of(type_); }
+  // Bytes of an element of a cache of `type` (F32 or F16; the constructor refuses others).
+  static constexpr uint64_t element_bytes_of(DType type) { return type == DType::F16 ? 2 : 4; }
 
   // (capacity, head_dim), slot-addressed: the keys / values of one KV head of one layer.
   // T is float for an F32 cache, uint16_t (half bits) for an F16 one.

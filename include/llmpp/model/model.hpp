@@ -62,7 +62,7 @@ inline int checked_context(const ModelConfig& c, const StateOptions& options) {
   const uint64_t capacity = static_cast<uint64_t>(std::min<int64_t>(n_ctx, window_capacity));
   uint64_t bytes = 0;
   try {
-    const uint64_t element_bytes = options.kv_cache_type == DType::F16 ? 2 : 4;
+    const uint64_t element_bytes = layers::KVCache::element_bytes_of(options.kv_cache_type);
     bytes = checked_mul(checked_mul(checked_mul(2 * element_bytes, static_cast<uint64_t>(c.n_layers)),
                                     static_cast<uint64_t>(c.kv_dim())),
                         capacity, "KV cache size");
