@@ -112,6 +112,25 @@ void accumulate_rows(const float* probs, int prob_stride, const float* correctio
     for (int i = 0; i < kVectors; ++i) _mm512_storeu_ps(acc[r] + d0 + 16 * i, a[r][i]);
 }
 
+// accumulate_rows over all n_rows, kMaxRows at a time: 64 dimensions a pass, then 16. The
+// first rows' passes request the next block's values (`next`), as the AVX2 twin's do.
+template <int kMaxRows, typename KV>
+void accumulate_all_rows(const float* probs, int prob_stride, int n_rows, const float* correction, const KV* values,
+                         int n_keys, int head_dim, float* const* acc_rows, const KV* next, int n_next) {
+  for (int r = 0; r < n_rows; r += kMaxRows, n_next = 0)
+    with_count<kMaxRows>(std::min(kMaxRows, n_rows - r), [&](auto rows) {
+      constexpr int kRows = decltype(rows)::value;
+      const float* p = probs + r * prob_stride;
+      int d = 0;
+      for (; d + 64 <= head_dim; d += 64)
+        accumulate_rows<kRows, 4>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d, next,
+                                  n_next);
+      for (; d < head_dim; d += 16)
+        accumulate_rows<kRows, 1>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d, next,
+                                  n_next);
+    });
+}
+
 // Sixteen floats -> eight: lane i + the lane i + 8 (AVX-512F only, no DQ).
 inline __m256 fold16(__m512 x) {
   return _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
@@ -214,41 +233,19 @@ struct AttentionOps {
 
   static float exp_sum(float* x, int n, float max) { return avx2::AttentionOps::exp_sum(x, n, max); }
 
-  // As avx2::AttentionOps::accumulate, 6 rows x 64 dimensions at a time.
+  // As avx2::AttentionOps::accumulate: 6 rows at a time (decode: 2), 64 dimensions a pass.
   template <typename KV>
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction, const KV* values,
                          int n_keys, int head_dim, float* const* acc_rows, const KV* next = nullptr, int n_next = 0) {
     using namespace attention_simd;
-    if (takes_decode<KV>(n_rows, n_keys, head_dim)) {
-      for (int r = 0; r < n_rows; r += 2, n_next = 0)
-        with_count<2>(std::min(2, n_rows - r), [&](auto rows) {
-          constexpr int kRows = decltype(rows)::value;
-          const float* p = probs + r * prob_stride;
-          int d = 0;
-          for (; d + 64 <= head_dim; d += 64)
-            accumulate_rows<kRows, 4>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d, next,
-                                      n_next);
-          for (; d < head_dim; d += 16)
-            accumulate_rows<kRows, 1>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d, next,
-                                      n_next);
-        });
-      return;
-    }
+    if (takes_decode<KV>(n_rows, n_keys, head_dim))
+      return accumulate_all_rows<2>(probs, prob_stride, n_rows, correction, values, n_keys, head_dim, acc_rows, next,
+                                    n_next);
     if (!takes(n_rows, n_keys, head_dim))
       return avx2::AttentionOps::accumulate(probs, prob_stride, n_rows, correction, values, n_keys, head_dim,
                                             acc_rows, next, n_next);
     for (int j = 0; j < n_next; ++j) avx2::prefetch_row(next + static_cast<int64_t>(j) * head_dim, head_dim);
-    for (int r = 0; r < n_rows; r += 6) {
-      const float* p = probs + r * prob_stride;
-      with_count<6>(std::min(6, n_rows - r), [&](auto rows) {
-        constexpr int kRows = decltype(rows)::value;
-        int d = 0;
-        for (; d + 64 <= head_dim; d += 64)
-          accumulate_rows<kRows, 4>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d);
-        for (; d < head_dim; d += 16)
-          accumulate_rows<kRows, 1>(p, prob_stride, correction + r, values, n_keys, head_dim, acc_rows + r, d);
-      });
-    }
+    accumulate_all_rows<6, KV>(probs, prob_stride, n_rows, correction, values, n_keys, head_dim, acc_rows, nullptr, 0);
   }
 };
 
