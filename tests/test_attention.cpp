@@ -311,7 +311,7 @@ void expect_matches_scalar(int head_dim, int n_heads = 32, int n_kv_heads = 8) {
     p.n_heads = n_heads;
     p.n_kv_heads = n_kv_heads;
     p.head_dim = head_dim;
-    std::vector<float> simd(size_t{n_heads} * head_dim), scalar(simd.size());
+    std::vector<float> simd(static_cast<size_t>(n_heads) * head_dim), scalar(simd.size());
     const float* q_pos = q.data() + pos * n_heads * head_dim;
     attention_with<Ops>(p, q_pos, 1, pos, cache, 0, simd.data());
     attention_with<kernels::scalar::AttentionOps>(p, q_pos, 1, pos, cache, 0, scalar.data());
