@@ -2,13 +2,14 @@
 // Every figure is also given as a share of a ceiling measured in the same run: pp as a share of the
 // FP32 FMA peak (FLOPs of the prompt ÷ seconds ÷ peak) of the build's widest vectors, measured with
 // the largest thread count of -t just before the model is loaded; tg as a share of the memory read
-// bandwidth (bytes of weights read per token × tokens/s ÷ bandwidth), the bandwidth measured with
-// the run's own threads just before each timed repetition, since on a shared host it jumps between
-// levels within seconds (34 and 60 GB/s on the same 2-core VM), and the share is the mean of the
-// repetitions' own shares. Beside each tg figure, a plain AVX2 sum over the same weights, run
+// bandwidth (bytes of weights and KV cache read per token × tokens/s ÷ bandwidth), the bandwidth
+// measured with the run's own threads around each 16-token segment, since on a shared host it
+// jumps between levels within seconds (34 and 60 GB/s on the same 2-core VM), and the share is
+// the mean of the repetitions' own shares. Beside each tg figure, a plain AVX2 sum over the same weights, run
 // between the token segments: its share of the ceiling measured the same way (what the measurement
 // gives a pure read), and the tokens' bytes/s over its own (decode against a read of its weights in
-// the same run).
+// the same run). As in llama-bench, -d starts each test with that many tokens in the KV cache
+// ("tg128 @ d4096"), and -ctk / -ctv choose the cache's type.
 
 #include <chrono>
 #include <cmath>
@@ -33,6 +34,8 @@ struct Args {
   std::vector<int> threads;
   int n_prompt = 512;
   int n_gen = 128;
+  std::vector<int> depths;  // -d: tokens already in the KV cache when a test starts (llama-bench's n_depth)
+  std::vector<llmpp::DType> cache_types;  // -ctk / -ctv: keys and values share one type
   int repetitions = 5;
   std::string output = "md";
   std::string write_gguf;  // write the (first) synthetic model to this GGUF file and exit
@@ -58,8 +61,21 @@ int to_int(const std::string& flag, const std::string& text) {
   return static_cast<int>(v);
 }
 
+// A -ctk / -ctv list: f32 or f16 each (llama.cpp's names).
+std::vector<llmpp::DType> to_cache_types(const std::string& flag, const std::string& text) {
+  std::vector<llmpp::DType> types;
+  for (const std::string& name : split(text)) {
+    if (name == "f32") types.push_back(llmpp::DType::F32);
+    else if (name == "f16") types.push_back(llmpp::DType::F16);
+    else fail("invalid value '" + name + "' for " + flag + " (the KV cache holds f32 or f16)");
+  }
+  if (types.empty()) fail("missing value for " + flag);
+  return types;
+}
+
 Args parse_args(int argc, char** argv) {
   Args args;
+  std::vector<llmpp::DType> types_k, types_v;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     auto value = [&]() -> std::string {
@@ -71,19 +87,30 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "-t") for (auto& t : split(value())) args.threads.push_back(to_int(flag, t));
     else if (flag == "-p") args.n_prompt = to_int(flag, value());
     else if (flag == "-n") args.n_gen = to_int(flag, value());
+    else if (flag == "-d" || flag == "--n-depth") for (auto& d : split(value())) args.depths.push_back(to_int(flag, d));
+    else if (flag == "-ctk" || flag == "--cache-type-k") types_k = to_cache_types(flag, value());
+    else if (flag == "-ctv" || flag == "--cache-type-v") types_v = to_cache_types(flag, value());
     else if (flag == "-r") args.repetitions = std::max(1, to_int(flag, value()));
     else if (flag == "-o") args.output = value();
     else if (flag == "--write-gguf") args.write_gguf = value();
     else if (flag == "-h" || flag == "--help") {
       std::printf(
           "usage: llmpp-bench [-m PATH[,PATH]] [--synthetic NAME:TYPE[,...]] [-t N[,N]] [-p 512] [-n 128] [-r 5] "
-          "[-o md|json] [--write-gguf OUT.gguf]\n  synthetic models: tinyllama-1.1b, llama2-7b, mistral-7b, moe-small\n"
+          "[-d 0[,N]] [-ctk f32|f16[,...]] [-ctv f32|f16[,...]] [-o md|json] [--write-gguf OUT.gguf]\n"
+          "  -d: tokens in the KV cache before each test; -ctk/-ctv: the KV cache's type (keys and values alike)\n"
+          "  synthetic models: tinyllama-1.1b, llama2-7b, mistral-7b, moe-small\n"
           "  types: F32, F16, BF16, Q8_0, Q4_0, Q2_K, Q3_K, Q4_K, Q4_K_M\n");
       std::exit(0);
     } else fail("unknown flag '" + flag + "'");
   }
   if (args.models.empty() && args.synthetic.empty()) args.synthetic.push_back("tinyllama-1.1b:Q4_0");
   if (args.threads.empty()) args.threads.push_back(llmpp::ThreadPool::default_threads());
+  if (args.depths.empty()) args.depths.push_back(0);
+  // llmpp keeps keys and values in one type, so the two lists must agree (either may be left out).
+  if (!types_k.empty() && !types_v.empty() && types_k != types_v)
+    fail("-ctk and -ctv must name the same types: llmpp keeps keys and values in one type");
+  args.cache_types = !types_k.empty() ? types_k : types_v;
+  if (args.cache_types.empty()) args.cache_types.push_back(llmpp::DType::F32);
   if (args.output != "md" && args.output != "json") fail("-o takes md or json");
   return args;
 }
@@ -130,18 +157,18 @@ std::vector<llmpp::bench::ByteSpan> token_weight_spans(const llmpp::Model& model
   return spans;
 }
 
-// FLOPs of one forward pass over an n-token prompt (2 per multiply-add): every matrix once
-// per token (the active experts of a MoE layer), the attention scores and weighted values of
-// each head over the positions each token sees, and the output head once (only the last
-// token's logits are computed).
-double prompt_flops(const llmpp::Model& model, int64_t n) {
+// FLOPs of one forward pass over an n-token prompt that follows `depth` tokens already in the
+// KV cache (2 per multiply-add): every matrix once per token (the active experts of a MoE
+// layer), the attention scores and weighted values of each head over the positions each token
+// sees, and the output head once (only the last token's logits are computed).
+double prompt_flops(const llmpp::Model& model, int64_t n, int64_t depth) {
   const llmpp::ModelConfig& c = model.config();
   double per_token = 0.0;
   for_each_token_matrix(model, [&](const llmpp::TensorView& m, double share) {
     per_token += share * static_cast<double>(m.n_elements());
   });
   double positions_seen = 0.0;  // sum over the prompt's tokens of the keys each attends to
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = depth; i < depth + n; ++i)
     positions_seen += static_cast<double>(c.sliding_window > 0 ? std::min<int64_t>(i + 1, c.sliding_window) : i + 1);
   const double attention = 2.0 * c.n_heads * c.head_dim() * positions_seen * c.n_layers;  // q.k and p.v
   return 2.0 * (per_token * static_cast<double>(n) + attention +
@@ -170,6 +197,8 @@ struct Row {
   std::string model, type;
   double size_gib;
   int threads;
+  std::string cache;  // the KV cache's type: f32 or f16
+  int depth;          // tokens in the cache when the test starts
   std::string test;
   Stat tokens_per_second;
   double bandwidth_share;  // tg only; < 0 for pp
@@ -294,6 +323,155 @@ void report_load(const std::string& path, int n_threads) {
                (file_bytes + state.cache.bytes()) / mib + 64.0);
 }
 
+// One model's tests and what they add up: its peak RSS before the latest probe reset it, and
+// its largest KV cache.
+struct ModelUnderTest {
+  const llmpp::Model& model;
+  std::string label, type;
+  double size_gib;
+  double bandwidth, fma_peak;  // measured just before the model was loaded
+  uint64_t kv_bytes = 0;
+  long peak_kib = 0;
+};
+
+// Bytes of the KV cache that decoding the token at `position` reads: the keys and values of
+// every position it attends to, in every layer.
+double kv_bytes_read(const llmpp::ModelConfig& c, llmpp::DType cache_type, int64_t position) {
+  const int64_t seen = c.sliding_window > 0 ? std::min<int64_t>(position + 1, c.sliding_window) : position + 1;
+  return 2.0 * static_cast<double>(llmpp::layers::KVCache::element_bytes_of(cache_type)) * c.n_layers * c.kv_dim() *
+         static_cast<double>(seen);
+}
+
+// ppN and tgN of one model with `pool`'s threads and a `cache_type` KV cache that holds
+// `depth` tokens when each repetition starts (llama-bench's "pp512 @ d4096").
+void run_tests(ModelUnderTest& m, const Args& args, llmpp::ThreadPool& pool, llmpp::DType cache_type, int depth,
+               std::vector<Row>& rows) {
+  const llmpp::Model& model = m.model;
+  const llmpp::ModelConfig& c = model.config();
+  std::mt19937 rng(1234);
+  std::vector<int32_t> tokens(static_cast<size_t>(std::max(args.n_prompt, 1)));  // the prompt, then tg's first
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
+  std::vector<int32_t> context(static_cast<size_t>(depth));  // what the cache holds before each test
+  for (auto& t : context) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
+  std::vector<float> logits(static_cast<size_t>(c.n_vocab));
+
+  llmpp::StateOptions options;
+  options.n_ctx = depth + args.n_prompt + args.n_gen + 1;
+  options.kv_cache_type = cache_type;
+  // The prompt goes in the library's default blocks (256 tokens): pp512 is as fast as in
+  // one block of 512 (Q4_0 34.2 vs 33.6 t/s, Q4_K_M 38.2 vs 37.8) with half the
+  // activation buffers, which a 512-token block made exceed 10% of a 0.6 GB model.
+  if (args.n_prompt > 0) options.max_block = std::min(args.n_prompt, options.max_block);
+  llmpp::InferenceState state = model.new_state(options);
+  m.kv_bytes = std::max<uint64_t>(m.kv_bytes, state.cache.bytes());
+  // Each repetition starts from the same `depth` tokens: the cache is cut back to them, or, where
+  // a rolling (sliding-window) cache would have overwritten some, filled again.
+  const bool can_cut_back = !state.cache.rolling() ||
+                            int64_t{depth} + std::max(args.n_prompt, args.n_gen) <= state.cache.capacity();
+  bool filled = false;
+  const auto start_at_depth = [&] {
+    if (filled && can_cut_back) {
+      state.cache.truncate(depth);
+      return;
+    }
+    state.cache.clear();
+    if (depth > 0) model.forward(state, context.data(), depth, logits.data(), false, &pool);
+    filled = true;
+  };
+  const std::string at_depth = depth > 0 ? " @ d" + std::to_string(depth) : "";
+  const std::string cache = cache_type == llmpp::DType::F16 ? "f16" : "f32";
+
+  if (args.n_prompt > 0) {
+    std::vector<double> speeds;
+    for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
+      start_at_depth();
+      const auto start = std::chrono::steady_clock::now();
+      model.forward(state, tokens.data(), args.n_prompt, logits.data(), false, &pool);
+      const double s = seconds_since(start);
+      if (r > 0) speeds.push_back(args.n_prompt / s);
+    }
+    const Stat st = stats(speeds);
+    const double flops_per_second = prompt_flops(model, args.n_prompt, depth) / args.n_prompt * st.mean;
+    rows.push_back({m.label, m.type, m.size_gib, pool.size(), cache, depth, "pp" + std::to_string(args.n_prompt) + at_depth,
+                    st, -1.0, flops_per_second / m.fma_peak, m.bandwidth, m.fma_peak});
+  }
+  if (args.n_gen > 0) {
+    // The ceiling follows the tokens: this host's bandwidth flips between states within
+    // seconds, so one probe before a repetition can catch another state than its tokens
+    // ran in (shares of 108% and 48% in one run). The tokens run in segments of
+    // kTokensPerProbe with a short probe (256 MiB, best of 3 passes: within 2% of 1 GiB,
+    // best of 5) on each side; a segment's ceiling is the larger of its two probes, and
+    // the share is the bytes read over the time-weighted ceiling,
+    // sum(bytes) / sum(segment seconds x segment ceiling). Probe time is not token time.
+    // After each segment, a plain streaming sum reads the same weights as many times
+    // (bench::read_spans_seconds), between probes of its own: its share of the ceiling,
+    // measured the same way, shows what this measurement gives a pure read (a best-of-3
+    // probe and the larger of two put it under 100%), and the tokens' bytes/s over the
+    // sum's, their segments interleaved, is decode's rate against a read of its weights.
+    // A token's bytes are the weights' and the KV cache entries it attends to (kv_bytes_read);
+    // the sum reads the weights only.
+    constexpr int kTokensPerProbe = 16;
+    const auto probe = [&] {
+      m.peak_kib = std::max(m.peak_kib, peak_rss_kib());
+      const double b = llmpp::bench::measure_read_bandwidth(pool, size_t{256} << 20, 3);
+      reset_peak_rss();  // the probe's buffer is not the model's memory
+      return b;
+    };
+    const double weight_bytes = static_cast<double>(weight_bytes_per_token(model));
+    const std::vector<llmpp::bench::ByteSpan> spans = token_weight_spans(model);
+    double span_bytes = 0;
+    for (const auto& span : spans) span_bytes += static_cast<double>(span.bytes);
+    double bytes = 0;  // one repetition's
+    for (int i = 0; i < args.n_gen; ++i) bytes += weight_bytes + kv_bytes_read(c, cache_type, int64_t{depth} + i);
+    std::vector<double> speeds, shares, bandwidths, read_shares, of_read;
+    double before = 0;  // the probe before the next segment: a repetition's last serves the next one
+    for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
+      start_at_depth();
+      int32_t token = tokens[0];
+      double seconds = 0, ceiling_seconds = 0;  // token time; sum of segment seconds x ceiling
+      double read_seconds = 0, read_ceiling_seconds = 0;  // the same for the streaming sum
+      if (r == 1) before = probe();
+      for (int first = 0; first < args.n_gen; first += kTokensPerProbe) {
+        const int n = std::min(kTokensPerProbe, args.n_gen - first);
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < n; ++i) {
+          model.forward(state, &token, 1, logits.data(), false, &pool);
+          token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        }
+        const double s = seconds_since(start);
+        seconds += s;
+        if (r > 0) {
+          const double after = probe();
+          ceiling_seconds += s * std::max(before, after);
+          double read_s = 0;
+          for (int i = 0; i < n; ++i) read_s += llmpp::bench::read_spans_seconds(pool, spans);
+          read_seconds += read_s;
+          const double after_read = probe();
+          read_ceiling_seconds += read_s * std::max(after, after_read);
+          before = after_read;
+        }
+      }
+      if (r > 0) {
+        speeds.push_back(args.n_gen / seconds);
+        bandwidths.push_back(ceiling_seconds / seconds);
+        shares.push_back(bytes / ceiling_seconds);
+        read_shares.push_back(span_bytes * args.n_gen / read_ceiling_seconds);
+        of_read.push_back((bytes / seconds) / (span_bytes * args.n_gen / read_seconds));
+        std::fprintf(stderr,
+                     "llmpp-bench: %s tg%d%s repetition %d: %.2f t/s, bandwidth %.1f GB/s, share %.0f%%; "
+                     "a streaming sum over the same weights: %.1f GB/s, share %.0f%%; "
+                     "tokens at %.0f%% of its rate\n",
+                     m.label.c_str(), args.n_gen, at_depth.c_str(), r, speeds.back(), bandwidths.back() / 1e9,
+                     100 * shares.back(), span_bytes * args.n_gen / read_seconds / 1e9, 100 * read_shares.back(),
+                     100 * of_read.back());
+      }
+    }
+    rows.push_back({m.label, m.type, m.size_gib, pool.size(), cache, depth, "tg" + std::to_string(args.n_gen) + at_depth,
+                    stats(speeds), stats(shares).mean, -1.0, stats(bandwidths).mean, m.fma_peak,
+                    stats(read_shares).mean, stats(of_read).mean});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -343,119 +521,25 @@ int main(int argc, char** argv) {
         fma_peak_at_start = fma_peak;
       }
       reset_peak_rss();  // after the measurement: its buffer is not the model's memory
-      uint64_t kv_bytes = 0;
-      long model_peak_kib = 0;  // the peak RSS before the last reset
       std::shared_ptr<llmpp::Model> model =
           kind == "file" ? llmpp::Model::load(label)
                          : std::make_shared<llmpp::Model>(llmpp::bench::synthetic_model_files(label));
-      const llmpp::ModelConfig& c = model->config();
-      const uint64_t per_token = weight_bytes_per_token(*model);
-      const double size_gib = static_cast<double>(model_bytes(*model)) / (1u << 30);
-      const std::string type = kind == "file" ? std::string(llmpp::dtype_name(model->weights().layers[0].wq.type))
-                                              : label.substr(label.find(':') + 1);
-      std::mt19937 rng(1234);
-      std::vector<int32_t> tokens(static_cast<size_t>(std::max(args.n_prompt, 1)));
-      for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.n_vocab));
-      std::vector<float> logits(static_cast<size_t>(c.n_vocab));
+      ModelUnderTest m{*model,
+                       label,
+                       kind == "file" ? std::string(llmpp::dtype_name(model->weights().layers[0].wq.type))
+                                      : label.substr(label.find(':') + 1),
+                       static_cast<double>(model_bytes(*model)) / (1u << 30),
+                       bandwidth,
+                       fma_peak};
       for (int n_threads : args.threads) {
         llmpp::ThreadPool pool(n_threads);
-        llmpp::StateOptions options;
-        options.n_ctx = args.n_prompt + args.n_gen + 1;
-        // The prompt goes in the library's default blocks (256 tokens): pp512 is as fast as in
-        // one block of 512 (Q4_0 34.2 vs 33.6 t/s, Q4_K_M 38.2 vs 37.8) with half the
-        // activation buffers, which a 512-token block made exceed 10% of a 0.6 GB model.
-        options.max_block = std::max(1, std::min(args.n_prompt, options.max_block));
-        llmpp::InferenceState state = model->new_state(options);
-        kv_bytes = std::max<uint64_t>(kv_bytes, state.cache.bytes());
-        if (args.n_prompt > 0) {
-          std::vector<double> speeds;
-          for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
-            state.cache.clear();
-            const auto start = std::chrono::steady_clock::now();
-            model->forward(state, tokens.data(), args.n_prompt, logits.data(), false, &pool);
-            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            if (r > 0) speeds.push_back(args.n_prompt / s);
-          }
-          const Stat st = stats(speeds);
-          const double flops_per_second = prompt_flops(*model, args.n_prompt) / args.n_prompt * st.mean;
-          rows.push_back({label, type, size_gib, n_threads, "pp" + std::to_string(args.n_prompt), st, -1.0,
-                          flops_per_second / fma_peak, bandwidth, fma_peak});
-        }
-        if (args.n_gen > 0) {
-          // The ceiling follows the tokens: this host's bandwidth flips between states within
-          // seconds, so one probe before a repetition can catch another state than its tokens
-          // ran in (shares of 108% and 48% in one run). The tokens run in segments of
-          // kTokensPerProbe with a short probe (256 MiB, best of 3 passes: within 2% of 1 GiB,
-          // best of 5) on each side; a segment's ceiling is the larger of its two probes, and
-          // the share is the bytes read over the time-weighted ceiling,
-          // sum(bytes) / sum(segment seconds x segment ceiling). Probe time is not token time.
-          // After each segment, a plain streaming sum reads the same weights as many times
-          // (bench::read_spans_seconds), between probes of its own: its share of the ceiling,
-          // measured the same way, shows what this measurement gives a pure read (a best-of-3
-          // probe and the larger of two put it under 100%), and the tokens' bytes/s over the
-          // sum's, their segments interleaved, is decode's rate against a read of its weights.
-          constexpr int kTokensPerProbe = 16;
-          const auto probe = [&] {
-            model_peak_kib = std::max(model_peak_kib, peak_rss_kib());
-            const double b = llmpp::bench::measure_read_bandwidth(pool, size_t{256} << 20, 3);
-            reset_peak_rss();  // the probe's buffer is not the model's memory
-            return b;
-          };
-          const std::vector<llmpp::bench::ByteSpan> spans = token_weight_spans(*model);
-          double span_bytes = 0;
-          for (const auto& span : spans) span_bytes += static_cast<double>(span.bytes);
-          std::vector<double> speeds, shares, bandwidths, read_shares, of_read;
-          double before = 0;  // the probe before the next segment: a repetition's last serves the next one
-          for (int r = 0; r <= args.repetitions; ++r) {  // the first run warms up and is not counted
-            state.cache.clear();
-            int32_t token = tokens[0];
-            double seconds = 0, ceiling_seconds = 0;  // token time; sum of segment seconds x ceiling
-            double read_seconds = 0, read_ceiling_seconds = 0;  // the same for the streaming sum
-            if (r == 1) before = probe();
-            for (int first = 0; first < args.n_gen; first += kTokensPerProbe) {
-              const int n = std::min(kTokensPerProbe, args.n_gen - first);
-              const auto start = std::chrono::steady_clock::now();
-              for (int i = 0; i < n; ++i) {
-                model->forward(state, &token, 1, logits.data(), false, &pool);
-                token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-              }
-              const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-              seconds += s;
-              if (r > 0) {
-                const double after = probe();
-                ceiling_seconds += s * std::max(before, after);
-                double read_s = 0;
-                for (int i = 0; i < n; ++i) read_s += llmpp::bench::read_spans_seconds(pool, spans);
-                read_seconds += read_s;
-                const double after_read = probe();
-                read_ceiling_seconds += read_s * std::max(after, after_read);
-                before = after_read;
-              }
-            }
-            if (r > 0) {
-              speeds.push_back(args.n_gen / seconds);
-              bandwidths.push_back(ceiling_seconds / seconds);
-              shares.push_back(static_cast<double>(per_token) * args.n_gen / ceiling_seconds);
-              read_shares.push_back(span_bytes * args.n_gen / read_ceiling_seconds);
-              of_read.push_back((static_cast<double>(per_token) / seconds) / (span_bytes / read_seconds));
-              std::fprintf(stderr,
-                           "llmpp-bench: %s tg%d repetition %d: %.2f t/s, bandwidth %.1f GB/s, share %.0f%%; "
-                           "a streaming sum over the same weights: %.1f GB/s, share %.0f%%; "
-                           "tokens at %.0f%% of its rate\n",
-                           label.c_str(), args.n_gen, r, speeds.back(), bandwidths.back() / 1e9, 100 * shares.back(),
-                           span_bytes * args.n_gen / read_seconds / 1e9, 100 * read_shares.back(),
-                           100 * of_read.back());
-            }
-          }
-          rows.push_back({label, type, size_gib, n_threads, "tg" + std::to_string(args.n_gen), stats(speeds),
-                          stats(shares).mean, -1.0, stats(bandwidths).mean, fma_peak, stats(read_shares).mean,
-                          stats(of_read).mean});
-        }
+        for (const llmpp::DType cache_type : args.cache_types)
+          for (const int depth : args.depths) run_tests(m, args, pool, cache_type, depth, rows);
       }
       // Issue 6's memory bound: peak RSS at most (weights + KV cache) + 10%.
       const double weights_mib = static_cast<double>(model_bytes(*model)) / (1 << 20);
-      const double kv_mib = static_cast<double>(kv_bytes) / (1 << 20);
-      memory.push_back({label, std::max(model_peak_kib, peak_rss_kib()) / 1024.0, weights_mib, kv_mib});
+      const double kv_mib = static_cast<double>(m.kv_bytes) / (1 << 20);
+      memory.push_back({label, std::max(m.peak_kib, peak_rss_kib()) / 1024.0, weights_mib, kv_mib});
     }
   } catch (const std::exception& e) {
     fail(e.what());
@@ -468,13 +552,17 @@ int main(int argc, char** argv) {
     const auto percent = [](double share) {
       return share >= 0 ? std::to_string(static_cast<int>(std::lround(share * 100))) + "%" : std::string();
     };
-    std::printf("| model | type | size GiB | threads | test | t/s | share of bandwidth ceiling | share of FMA peak "
+    // As llama-bench, the KV cache's type gets a column only when a run asks for other than the default.
+    const bool cache_column = args.cache_types != std::vector<llmpp::DType>{llmpp::DType::F32};
+    std::printf("| model | type | size GiB | threads |%s test | t/s | share of bandwidth ceiling | share of FMA peak "
                 "| bandwidth GB/s | FMA peak GFLOP/s | plain sum of the weights: share of ceiling "
-                "| t/s over the plain sum's rate |\n");
-    std::printf("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+                "| t/s over the plain sum's rate |\n",
+                cache_column ? " KV cache |" : "");
+    std::printf("|---|---|---:|---:|%s---|---:|---:|---:|---:|---:|---:|---:|\n", cache_column ? "---|" : "");
     for (const Row& r : rows) {
-      std::printf("| %s | %s | %.2f | %d | %s | %.2f ± %.2f | %s | %s | %.1f | %.1f | %s | %s |\n", r.model.c_str(),
-                  r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
+      const std::string cache = cache_column ? " " + r.cache + " |" : "";
+      std::printf("| %s | %s | %.2f | %d |%s %s | %.2f ± %.2f | %s | %s | %.1f | %.1f | %s | %s |\n", r.model.c_str(),
+                  r.type.c_str(), r.size_gib, r.threads, cache.c_str(), r.test.c_str(), r.tokens_per_second.mean,
                   r.tokens_per_second.stddev, percent(r.bandwidth_share).c_str(), percent(r.fma_share).c_str(),
                   r.bandwidth / 1e9, r.fma_peak / 1e9, percent(r.read_share).c_str(), percent(r.of_read).c_str());
     }
@@ -490,12 +578,13 @@ int main(int argc, char** argv) {
     const auto share_or_null = [](double share) { return share >= 0 ? std::to_string(share) : std::string("null"); };
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
-      std::printf("    {\"model\": \"%s\", \"type\": \"%s\", \"size_gib\": %.3f, \"threads\": %d, \"test\": \"%s\", "
+      std::printf("    {\"model\": \"%s\", \"type\": \"%s\", \"size_gib\": %.3f, \"threads\": %d, "
+                  "\"kv_cache_type\": \"%s\", \"n_depth\": %d, \"test\": \"%s\", "
                   "\"tokens_per_second\": %.3f, \"stddev\": %.3f, \"bandwidth_share\": %s, \"fma_peak_share\": %s, "
                   "\"bandwidth_gb_s\": %.3f, \"fma_peak_gflop_s\": %.3f, \"weights_sum_bandwidth_share\": %s, "
                   "\"tokens_over_weights_sum\": %s}%s\n",
-                  r.model.c_str(), r.type.c_str(), r.size_gib, r.threads, r.test.c_str(), r.tokens_per_second.mean,
-                  r.tokens_per_second.stddev, share_or_null(r.bandwidth_share).c_str(),
+                  r.model.c_str(), r.type.c_str(), r.size_gib, r.threads, r.cache.c_str(), r.depth, r.test.c_str(),
+                  r.tokens_per_second.mean, r.tokens_per_second.stddev, share_or_null(r.bandwidth_share).c_str(),
                   share_or_null(r.fma_share).c_str(), r.bandwidth / 1e9, r.fma_peak / 1e9,
                   share_or_null(r.read_share).c_str(), share_or_null(r.of_read).c_str(),
                   i + 1 < rows.size() ? "," : "");
