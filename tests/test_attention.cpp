@@ -270,7 +270,7 @@ TEST(Attention, ThreadPoolMatchesSerial) {
 // SIMD block arithmetic against its scalar twin at a real model's shape (32 query heads, 8 KV
 // heads, head_dim 128; and head_dim 80, which the AVX-512 ops take in 64 + 16 dimensions): a
 // prompt and decode steps, plus ALiBi and a window. Other head counts give decode blocks of
-// 1 or 3 query rows (rows go in pairs, then one).
+// 1, 3 or 8 query rows (rows go in pairs, then one; the AVX-512 ops widen fp32 at 8).
 template <typename Ops>
 void expect_matches_scalar(int head_dim, int n_heads = 32, int n_kv_heads = 8) {
   SCOPED_TRACE("head_dim " + std::to_string(head_dim) + ", " + std::to_string(n_heads) + " heads, " +
@@ -326,6 +326,7 @@ TEST(Attention, Avx2MatchesScalar) {
   expect_matches_scalar<kernels::avx2::AttentionOps>(80);
   expect_matches_scalar<kernels::avx2::AttentionOps>(64, 12, 4);
   expect_matches_scalar<kernels::avx2::AttentionOps>(64, 8, 8);
+  expect_matches_scalar<kernels::avx2::AttentionOps>(64, 32, 4);
 }
 
 #if defined(LLMPP_AVX512_ATTENTION)
@@ -334,8 +335,31 @@ TEST(Attention, Avx512MatchesScalar) {
   expect_matches_scalar<kernels::avx512::AttentionOps>(80);
   expect_matches_scalar<kernels::avx512::AttentionOps>(64, 12, 4);
   expect_matches_scalar<kernels::avx512::AttentionOps>(64, 8, 8);
+  expect_matches_scalar<kernels::avx512::AttentionOps>(64, 32, 4);
 }
 #endif
+
+// The vector maximum against std::max_element at every length a key block can have (tails of
+// 1-7 after groups of 8), the maximum at each position in turn, and rows masked to -inf.
+TEST(Attention, Avx2MaxOfMatchesMaxElement) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (int n = 1; n <= 40; ++n) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float& e : x) e = normal(rng);
+    for (int at = 0; at < n; ++at) {
+      std::vector<float> y = x;
+      y[static_cast<size_t>(at)] = 10.0f;
+      EXPECT_EQ(kernels::avx2::AttentionOps::max_of(y.data(), n), 10.0f) << "n " << n << ", at " << at;
+      EXPECT_EQ(kernels::scalar::AttentionOps::max_of(y.data(), n), 10.0f) << "n " << n << ", at " << at;
+    }
+    std::vector<float> masked(static_cast<size_t>(n), kNegInf);
+    EXPECT_EQ(kernels::avx2::AttentionOps::max_of(masked.data(), n), kNegInf) << "n " << n;
+    masked.back() = -3.5f;
+    EXPECT_EQ(kernels::avx2::AttentionOps::max_of(masked.data(), n), -3.5f) << "n " << n;
+  }
+}
 
 // The vector exp against std::exp over the range the softmax uses (x - max <= 0).
 TEST(Attention, Avx2ExpIsAccurate) {

@@ -147,7 +147,7 @@ void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t 
   const float* active_q[kMaxRows];
   float* active_out[kMaxRows];
   int active_row[kMaxRows];
-  float correction[kMaxRows];
+  float correction[kMaxRows], new_max[kMaxRows];
 
   for (int64_t j0 = unit_first; j0 <= unit_last;) {
     // A block never crosses the end of a rolling cache, so its slots are contiguous.
@@ -174,12 +174,17 @@ void attend_unit(const AttentionParams& p, float scale, const float* q, int64_t 
           for (int j = 0; j < n_keys; ++j) s[j] += slope[r] * static_cast<float>(j0 + j - query_pos[r]);
         for (int64_t j = j0; j < first_key[r]; ++j) s[j - j0] = kNegInf;
         for (int64_t j = last_key[r] + 1; j <= j_last; ++j) s[j - j0] = kNegInf;
-        // The row sees at least one key of the block, so block_max is finite.
-        const float block_max = *std::max_element(s, s + n_keys);
-        const float new_max = std::max(running_max[r], block_max);
-        correction[a] = std::exp(running_max[r] - new_max);  // 0 on the row's first block
-        running_sum[r] = running_sum[r] * correction[a] + Ops::exp_sum(s, n_keys, new_max);
-        running_max[r] = new_max;
+        // The row sees at least one key of the block, so new_max is finite.
+        new_max[a] = std::max(running_max[r], Ops::max_of(s, n_keys));
+        correction[a] = running_max[r] - new_max[a];
+      }
+      // The rows' rescaling factors exp(old max - new max) in one vector pass (0 on a row's
+      // first block): one scalar exp per row and block had cost decode 5% at 8 rows a unit.
+      Ops::exp_sum(correction, n_active, 0.0f);
+      for (int a = 0; a < n_active; ++a) {
+        const int r = active_row[a];
+        running_sum[r] = running_sum[r] * correction[a] + Ops::exp_sum(scores + a * kKeyBlock, n_keys, new_max[a]);
+        running_max[r] = new_max[a];
       }
       Ops::accumulate(scores, kKeyBlock, n_active, correction, values + slot0 * head_dim, n_keys, head_dim,
                       active_out, values + next_slot * head_dim, n_next);

@@ -1,9 +1,10 @@
 // AVX-512 block arithmetic of the fused attention kernel; same contract as
 // kernels/scalar/attention.hpp, which tests/test_attention.cpp compares it with.
 // Blocks of kMinRows or more query rows (prefill: a work unit holds up to 16 rows, tokens x
-// the query heads of one KV head) take the loops below. Fewer rows (decode, where the KV
-// cache's bytes set the pace) take the AVX2 twin's loops: widened to 16 lanes for an F16
-// cache (takes_decode), the AVX2 ones themselves for fp32. Head sizes that are not a multiple
+// the query heads of one KV head) take the loops below. Fewer rows (decode) take the AVX2
+// twin's loops: widened to 16 lanes for an F16 cache and for 8 rows of an fp32 one
+// (takes_decode), the AVX2 ones themselves for fewer rows of fp32, where the cache's bytes set
+// the pace. Head sizes that are not a multiple
 // of 16, or exceed kMaxHeadDim in prefill, go to the AVX2 twin.
 //
 // Scores as a small matrix product: the block's keys are transposed once into (head_dim,
@@ -184,16 +185,21 @@ void decode_score_rows(const float* const* q, const KV* keys, int n_keys, int he
   }
 }
 
-// Decode blocks of an F16 cache. Widening the AVX2 loops to 16 lanes halves the instructions
-// that convert and multiply, the limit there. Decode attention (32 heads, 8 KV heads, head_dim
-// 128) on a 2-core Zen 5, new and old alternating in one process, caches cycled past L3: 512
-// positions 1.17-1.20x on one core and 1.06-1.21x on two, 4096 positions 1.04-1.14x on one and
-// 0.97-1.09x on two (memory-bound there); one 4096-position cache read from L3 and memory,
-// 1.27-1.32x. With an fp32 cache the same widening read 0.95-0.97x as fast from memory and
-// 0.85x from L3, so fp32 stays with the AVX2 loops.
+// Decode blocks of an F16 cache, and of an fp32 one with kWideFp32Rows rows or more.
+// Widening the AVX2 loops to 16 lanes halves the instructions that convert and multiply.
+// F16 (32 heads, 8 KV heads, head_dim 128) on a 2-core Zen 5, new and old alternating in one
+// process, caches cycled past L3: 512 positions 1.17-1.20x on one core and 1.06-1.21x on two,
+// 4096 positions 1.04-1.14x on one and 0.97-1.09x on two (memory-bound there); one
+// 4096-position cache read from L3 and memory, 1.27-1.32x.
+// fp32 at 4 rows a unit (that shape) read 0.89-0.97x as fast from memory, where the bytes set
+// the pace, and 6 rows broke even; at 8 rows (TinyLlama's 32 heads over 4 KV heads, head_dim
+// 64, or 64 over 8 at 128) the arithmetic is the limit, and widened, 4096 positions ran
+// 1.08-1.11x on two cores and 1.12x on one from memory, 1.32x from L2.
+inline constexpr int kWideFp32Rows = 8;
 template <typename KV>
 inline bool takes_decode(int n_rows, int n_keys, int head_dim) {
-  return std::is_same_v<KV, uint16_t> && n_rows < kMinRows && n_keys <= kBlockKeys && head_dim % 16 == 0;
+  const bool wide = std::is_same_v<KV, uint16_t> || n_rows >= kWideFp32Rows;
+  return wide && n_rows < kMinRows && n_keys <= kBlockKeys && head_dim % 16 == 0;
 }
 
 inline bool takes(int n_rows, int n_keys, int head_dim) {
@@ -232,6 +238,7 @@ struct AttentionOps {
   }
 
   static float exp_sum(float* x, int n, float max) { return avx2::AttentionOps::exp_sum(x, n, max); }
+  static float max_of(const float* x, int n) { return avx2::AttentionOps::max_of(x, n); }
 
   // As avx2::AttentionOps::accumulate: 6 rows at a time (decode: 2), 64 dimensions a pass.
   template <typename KV>

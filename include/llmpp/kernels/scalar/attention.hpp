@@ -4,6 +4,7 @@
 // that share a KV head, so the block's keys and values are read from memory once.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -30,6 +31,13 @@ struct AttentionOps {
         scores[r * score_stride + j] = scale * dot;
       }
     }
+  }
+
+  // The largest of x[0 .. n), n > 0 (-inf if all are).
+  static float max_of(const float* x, int n) {
+    float best = x[0];
+    for (int j = 1; j < n; ++j) best = std::max(best, x[j]);
+    return best;
   }
 
   // x[j] = exp(x[j] - max) for j < n (a masked -inf becomes 0); returns their sum.
