@@ -1,10 +1,12 @@
 // Attention over an fp32 KV cache at a Llama-3-8B-like shape: 32 query heads, 8 KV heads,
 // head_dim 128.
-//  - Decode: one token attending to 512 or 4096 cached tokens. Memory bound, so the figure
-//    is bytes of K/V read per second and its ratio to the machine's read bandwidth
-//    (bench::measure_read_bandwidth, same run, same thread count); f16:1 is the same with an
-//    F16 cache (half the bytes). Each call takes the next of enough layers' caches (256 MiB in
-//    all) that they come from memory, as in a model's decode step, not from the L3 cache.
+//  - Decode: one token attending to 512 or 4096 cached tokens. The figure is bytes of K/V
+//    read per second and its ratio to the machine's read bandwidth (bench::measure_read_bandwidth,
+//    same run, same thread count); f16:1 is the same with an F16 cache (half the bytes). Each
+//    call takes the next of enough layers' caches (256 MiB in all) that they come from memory,
+//    as in a model's decode step, not from the L3 cache. shape:1 is TinyLlama's: 32 query
+//    heads over 4 KV heads at head_dim 64, twice the arithmetic per cache byte (8 query rows
+//    per key instead of 4), where the arithmetic rather than the read sets the pace.
 //  - Prefill: 512 tokens attending causally to themselves, in GFLOP/s and as a ratio to the
 //    FMA peak (bench::measure_fma_peak).
 // Run: bench_attention --benchmark_counters_tabular=true
@@ -28,6 +30,12 @@ using llmpp::layers::AttentionParams;
 using llmpp::layers::KVCache;
 
 constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128;
+
+// A decode case's head layout: the default above, or TinyLlama's (shape:1).
+struct Shape {
+  int n_heads, n_kv_heads, head_dim;
+};
+constexpr Shape kShapes[] = {{kHeads, kKvHeads, kHeadDim}, {32, 4, 64}};
 
 ThreadPool& pool_of(int n_threads) {
   static std::map<int, std::unique_ptr<ThreadPool>> pools;
@@ -58,38 +66,42 @@ std::vector<float> random_vector(size_t n, uint32_t seed) {
   return x;
 }
 
-AttentionParams params() {
+AttentionParams params(const Shape& shape = kShapes[0]) {
   AttentionParams p;
-  p.n_heads = kHeads;
-  p.n_kv_heads = kKvHeads;
-  p.head_dim = kHeadDim;
+  p.n_heads = shape.n_heads;
+  p.n_kv_heads = shape.n_kv_heads;
+  p.head_dim = shape.head_dim;
   return p;
 }
 
 // A cache of n_layers layers, each holding the same n_tokens random tokens, stored but not
 // committed.
-KVCache filled_cache(int64_t n_tokens, llmpp::DType type = llmpp::DType::F32, int n_layers = 1) {
-  KVCache cache(n_layers, kKvHeads, kHeadDim, static_cast<int>(n_tokens), 0, static_cast<int>(n_tokens), type);
-  const std::vector<float> k = random_vector(static_cast<size_t>(n_tokens) * kKvHeads * kHeadDim, 1);
-  const std::vector<float> v = random_vector(static_cast<size_t>(n_tokens) * kKvHeads * kHeadDim, 2);
+KVCache filled_cache(int64_t n_tokens, llmpp::DType type = llmpp::DType::F32, int n_layers = 1,
+                     const Shape& shape = kShapes[0]) {
+  KVCache cache(n_layers, shape.n_kv_heads, shape.head_dim, static_cast<int>(n_tokens), 0, static_cast<int>(n_tokens),
+                type);
+  const size_t n = static_cast<size_t>(n_tokens) * shape.n_kv_heads * shape.head_dim;
+  const std::vector<float> k = random_vector(n, 1);
+  const std::vector<float> v = random_vector(n, 2);
   for (int layer = 0; layer < n_layers; ++layer) cache.store(layer, k.data(), v.data(), n_tokens);
   return cache;
 }
 
-// args: context length, threads, F16 cache (0: fp32)
+// args: context length, threads, F16 cache (0: fp32), shape (index into kShapes)
 void BM_DecodeAttention(benchmark::State& state) {
   const int64_t n_ctx = state.range(0);
   const int n_threads = static_cast<int>(state.range(1));
   const double bandwidth = read_bandwidth(n_threads);
   ThreadPool& pool = pool_of(n_threads);
   const llmpp::DType type = state.range(2) ? llmpp::DType::F16 : llmpp::DType::F32;
-  const double kv_bytes =
-      2.0 * kKvHeads * static_cast<double>(n_ctx) * kHeadDim * llmpp::dtype_traits(type).block_bytes;
+  const Shape& shape = kShapes[state.range(3)];
+  const double kv_bytes = 2.0 * shape.n_kv_heads * static_cast<double>(n_ctx) * shape.head_dim *
+                          llmpp::dtype_traits(type).block_bytes;
   const int n_layers = static_cast<int>(std::ceil(256.0 * (1 << 20) / kv_bytes));
-  const KVCache cache = filled_cache(n_ctx, type, n_layers);
-  const std::vector<float> q = random_vector(kHeads * kHeadDim, 3);  // (1, n_heads, head_dim)
-  std::vector<float> out(kHeads * kHeadDim);
-  const AttentionParams p = params();
+  const KVCache cache = filled_cache(n_ctx, type, n_layers, shape);
+  const std::vector<float> q = random_vector(static_cast<size_t>(shape.n_heads) * shape.head_dim, 3);  // (1, n_heads, head_dim)
+  std::vector<float> out(q.size());
+  const AttentionParams p = params(shape);
   int layer = 0;
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
@@ -128,7 +140,7 @@ void BM_PrefillAttention(benchmark::State& state) {
   state.counters["of_peak"] = flops_per_second / peak;
 }
 
-BENCHMARK(BM_DecodeAttention)->ArgNames({"ctx", "threads", "f16"})->ArgsProduct({{512, 4096}, {1, 2}, {0, 1}})
+BENCHMARK(BM_DecodeAttention)->ArgNames({"ctx", "threads", "f16", "shape"})->ArgsProduct({{512, 4096}, {1, 2}, {0, 1}, {0, 1}})
     ->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_PrefillAttention)->ArgNames({"tokens", "threads"})->ArgsProduct({{512}, {1, 2}})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
