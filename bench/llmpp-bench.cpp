@@ -5,10 +5,10 @@
 // bandwidth (bytes of weights and KV cache read per token × tokens/s ÷ bandwidth), the bandwidth
 // measured with the run's own threads around each 16-token segment, since on a shared host it
 // jumps between levels within seconds (34 and 60 GB/s on the same 2-core VM), and the share is
-// the mean of the repetitions' own shares. Beside each tg figure, a plain AVX2 sum over the same weights, run
-// between the token segments: its share of the ceiling measured the same way (what the measurement
-// gives a pure read), and the tokens' bytes/s over its own (decode against a read of its weights in
-// the same run). As in llama-bench, -d starts each test with that many tokens in the KV cache
+// the mean of the repetitions' own shares. Beside each tg figure, a plain AVX2 sum over the same
+// weights, run between the token segments: its share of the ceiling measured the same way (what
+// the measurement gives a pure read), and the tokens' bytes/s over its own (decode against a read
+// of its weights in the same run). As in llama-bench, -d starts each test with that many tokens in the KV cache
 // ("tg128 @ d4096"), and -ctk / -ctv choose the cache's type.
 
 #include <chrono>

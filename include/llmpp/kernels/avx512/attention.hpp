@@ -3,9 +3,9 @@
 // Blocks of kMinRows or more query rows (prefill: a work unit holds up to 16 rows, tokens x
 // the query heads of one KV head) take the loops below. Fewer rows (decode) take the AVX2
 // twin's loops: widened to 16 lanes for an F16 cache and for 8 rows of an fp32 one
-// (takes_decode), the AVX2 ones themselves for fewer rows of fp32, where the cache's bytes set
-// the pace. Head sizes that are not a multiple
-// of 16, or exceed kMaxHeadDim in prefill, go to the AVX2 twin.
+// (takes_decode), the AVX2 ones themselves for fewer rows of fp32, where the cache's bytes
+// set the pace. Head sizes that are not a multiple of 16, or exceed kMaxHeadDim in prefill,
+// go to the AVX2 twin.
 //
 // Scores as a small matrix product: the block's keys are transposed once into (head_dim,
 // 32 keys), so that one dimension of 32 keys is two vectors and each query row's element is
