@@ -1,7 +1,6 @@
 // The llmpp-generate program as users and scripts run it: exact stdout, reproducible seeds,
 // one-line errors, --dump-logits; and every family's tiny model through llmpp-generate, from
 // its HF folder and from the GGUF llmpp-convert makes of it.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,31 +18,8 @@
 namespace llmpp {
 namespace {
 
-struct ProgramRun {
-  int exit_code;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-ProgramRun run_program(const char* program, const std::string& arguments) {
-  // ctest runs tests in parallel processes: each run gets its own stderr file.
-  static int n_runs = 0;
-  const std::string err_path = ::testing::TempDir() + "llmpp_generate_stderr_" + std::to_string(getpid()) + "_" +
-                               std::to_string(n_runs++) + ".txt";
-  const std::string command = std::string(program) + " " + arguments + " 2>" + err_path;
-  ProgramRun r{};
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return {-1, "", "popen failed"};
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.out.append(buffer, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
-  std::remove(err_path.c_str());
-  return r;
-}
+using test::ProgramRun;
+using test::run_program;
 
 ProgramRun run(const std::string& arguments) { return run_program(LLMPP_GENERATE_PROGRAM, arguments); }
 

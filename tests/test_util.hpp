@@ -3,11 +3,16 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -83,6 +88,34 @@ inline void expect_close(const std::vector<float>& actual, const std::vector<flo
                          const std::string& label = "") {
   ASSERT_EQ(actual.size(), expected.size()) << label;
   expect_close(actual.data(), expected.data(), actual.size(), rel_tol, label);
+}
+
+// One run of a command-line program: its exit code, stdout and stderr.
+struct ProgramRun {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `program arguments` through the shell (arguments quoted by the caller).
+inline ProgramRun run_program(const char* program, const std::string& arguments) {
+  // ctest runs tests in parallel processes: each run gets its own stderr file.
+  static int n_runs = 0;
+  const std::string err_path = ::testing::TempDir() + "llmpp_program_stderr_" + std::to_string(getpid()) + "_" +
+                               std::to_string(n_runs++) + ".txt";
+  const std::string command = std::string(program) + " " + arguments + " 2>" + err_path;
+  ProgramRun r{};
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return {-1, "", "popen failed"};
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) r.out.append(buffer, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_path);
+  r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
+  std::remove(err_path.c_str());
+  return r;
 }
 
 }  // namespace llmpp::test
