@@ -191,8 +191,8 @@ void decode_score_rows(const float* const* q, const KV* keys, int n_keys, int he
 // process, caches cycled past L3: 512 positions 1.17-1.20x on one core and 1.06-1.21x on two,
 // 4096 positions 1.04-1.14x on one and 0.97-1.09x on two (memory-bound there); one
 // 4096-position cache read from L3 and memory, 1.27-1.32x.
-// fp32 at 4 rows a unit (that shape) read 0.89-0.97x as fast from memory, where the bytes set
-// the pace, and 6 rows broke even; at 8 rows (TinyLlama's 32 heads over 4 KV heads, head_dim
+// fp32 at 4 rows a unit (that shape), where the bytes set the pace, read 0.89-0.97x as fast
+// from memory on one core and 0.95-1.01x on two, and 6 rows broke even; at 8 rows (TinyLlama's 32 heads over 4 KV heads, head_dim
 // 64, or 64 over 8 at 128) the arithmetic is the limit, and widened, 4096 positions ran
 // 1.08-1.11x on two cores and 1.12x on one from memory, 1.32x from L2.
 inline constexpr int kWideFp32Rows = 8;
@@ -242,8 +242,9 @@ struct AttentionOps {
 
   // As avx2::AttentionOps::accumulate: 6 rows at a time (decode: 4), 64 dimensions a pass.
   // Decode's 4 rows x 64 dimensions fit 16 of the 32 registers, where the AVX2 twin's 16 hold
-  // 2 rows: against 2 rows a pass, decode attention from memory ran 1.05-1.17x (32 heads over 4
-  // KV heads at head_dim 64, and over 8 at 128; one core and two; fp32 and F16).
+  // 2 rows: against 2 rows a pass, decode attention from memory ran 1.05-1.17x in six of seven
+  // comparisons and 0.99x in one (32 heads over 4 KV heads at head_dim 64, and over 8 at 128;
+  // one core and two; fp32 and F16); from L2 on one core, 0.98x fp32 and 1.11x F16.
   template <typename KV>
   static void accumulate(const float* probs, int prob_stride, int n_rows, const float* correction, const KV* values,
                          int n_keys, int head_dim, float* const* acc_rows, const KV* next = nullptr, int n_next = 0) {
