@@ -157,6 +157,11 @@ std::vector<llmpp::bench::ByteSpan> token_weight_spans(const llmpp::Model& model
   return spans;
 }
 
+// Keys the token at `position` attends to: every one before it and itself, or its window's.
+int64_t keys_seen(const llmpp::ModelConfig& c, int64_t position) {
+  return c.sliding_window > 0 ? std::min<int64_t>(position + 1, c.sliding_window) : position + 1;
+}
+
 // FLOPs of one forward pass over an n-token prompt that follows `depth` tokens already in the
 // KV cache (2 per multiply-add): every matrix once per token (the active experts of a MoE
 // layer), the attention scores and weighted values of each head over the positions each token
@@ -169,7 +174,7 @@ double prompt_flops(const llmpp::Model& model, int64_t n, int64_t depth) {
   });
   double positions_seen = 0.0;  // sum over the prompt's tokens of the keys each attends to
   for (int64_t i = depth; i < depth + n; ++i)
-    positions_seen += static_cast<double>(c.sliding_window > 0 ? std::min<int64_t>(i + 1, c.sliding_window) : i + 1);
+    positions_seen += static_cast<double>(keys_seen(c, i));
   const double attention = 2.0 * c.n_heads * c.head_dim() * positions_seen * c.n_layers;  // q.k and p.v
   return 2.0 * (per_token * static_cast<double>(n) + attention +
                 static_cast<double>(model.weights().output.n_elements()));
@@ -337,9 +342,8 @@ struct ModelUnderTest {
 // Bytes of the KV cache that decoding the token at `position` reads: the keys and values of
 // every position it attends to, in every layer.
 double kv_bytes_read(const llmpp::ModelConfig& c, llmpp::DType cache_type, int64_t position) {
-  const int64_t seen = c.sliding_window > 0 ? std::min<int64_t>(position + 1, c.sliding_window) : position + 1;
   return 2.0 * static_cast<double>(llmpp::layers::KVCache::element_bytes_of(cache_type)) * c.n_layers * c.kv_dim() *
-         static_cast<double>(seen);
+         static_cast<double>(keys_seen(c, position));
 }
 
 // ppN and tgN of one model with `pool`'s threads and a `cache_type` KV cache that holds

@@ -192,9 +192,10 @@ void decode_score_rows(const float* const* q, const KV* keys, int n_keys, int he
 // 4096 positions 1.04-1.14x on one and 0.97-1.09x on two (memory-bound there); one
 // 4096-position cache read from L3 and memory, 1.27-1.32x.
 // fp32 at 4 rows a unit (that shape), where the bytes set the pace, read 0.89-0.97x as fast
-// from memory on one core and 0.95-1.01x on two, and 6 rows broke even; at 8 rows (TinyLlama's 32 heads over 4 KV heads, head_dim
-// 64, or 64 over 8 at 128) the arithmetic is the limit, and widened, 4096 positions ran
-// 1.08-1.11x on two cores and 1.12x on one from memory, 1.32x from L2.
+// from memory on one core and 0.95-1.01x on two, and 6 rows broke even; at 8 rows
+// (TinyLlama's 32 heads over 4 KV heads, head_dim 64, or 64 over 8 at 128) the arithmetic is
+// the limit, and widened, 4096 positions ran 1.08-1.11x on two cores and 1.12x on one from
+// memory, 1.32x from L2.
 inline constexpr int kWideFp32Rows = 8;
 template <typename KV>
 inline bool takes_decode(int n_rows, int n_keys, int head_dim) {
